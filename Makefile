@@ -1,0 +1,39 @@
+# `make run` and `make test` do their own set-up: a .venv beside this file, the package installed into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INDEX ?= index
+
+.PHONY: run test build bench bench-quick lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	@test -f $(INDEX)/CURRENT || $(BIN)/zhsearch build --index $(INDEX)
+	$(BIN)/zhsearch serve --index $(INDEX)
+
+build: $(VENV)/.installed
+	$(BIN)/zhsearch build --index $(INDEX)
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check search web tests bench
+
+bench: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench
+
+bench-quick: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache
