@@ -1,0 +1,377 @@
+"""Normalization and segmentation of Chinese text, and the Whoosh analyzers built on them.
+
+Text is normalized (full-width to half-width, lower case, traditional to simplified) into a string
+of the same meaning whose every character remembers the span of the original it came from. The
+analyzers segment the normalized text but report offsets into the *original* text, so highlights
+land on the article's own characters whatever the script.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import jieba
+import opencc
+from whoosh.analysis import Token, Tokenizer
+
+# --- normalization ----------------------------------------------------------------------------
+
+# Full-width ASCII forms (U+FF01..U+FF5E) to ASCII, and the ideographic space to a space.
+_WIDTH_TABLE = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+_WIDTH_TABLE[0x3000] = 0x20
+
+
+class ScriptFolder:
+    """Traditional to simplified conversion with OpenCC's own ``t2s`` dictionaries, fast.
+
+    opencc-python-reimplemented converts about 200,000 characters a second, slower than jieba;
+    this applies the same two dictionaries (``TSPhrases`` first, then ``TSCharacters``, first
+    candidate of each entry) with one compiled regex and ``str.translate``, which is what makes
+    normalizing every hit at query time cheap enough to skip storing the normalized text.
+
+    >>> ScriptFolder().fold("棗莊市委")
+    '枣庄市委'
+    """
+
+    def __init__(self, dictionary_dir: Path | None = None) -> None:
+        if dictionary_dir is None:
+            dictionary_dir = Path(opencc.__file__).parent / "dictionary"
+        phrases = _read_opencc_dict(dictionary_dir / "TSPhrases.txt")
+        characters = _read_opencc_dict(dictionary_dir / "TSCharacters.txt")
+        self._table = str.maketrans({k: v for k, v in characters.items() if len(k) == 1})
+        # Every entry maps to a string of the same length (checked in the tests against the
+        # installed dictionaries); one that did not would break the offset map, so skip it.
+        self._phrases = {k: v for k, v in phrases.items() if len(k) == len(v) and len(k) > 1}
+        alternatives = sorted(self._phrases, key=len, reverse=True)
+        self._phrase_re = re.compile("|".join(map(re.escape, alternatives))) if alternatives else None
+
+    def fold(self, text: str) -> str:
+        """Convert ``text`` to simplified script; the result has the same length."""
+        folded = text.translate(self._table)
+        if self._phrase_re is None or not self._phrase_re.search(text):
+            return folded
+        # Phrase matches are made on the original (traditional) text, as OpenCC does.
+        pieces = []
+        last = 0
+        for match in self._phrase_re.finditer(text):
+            pieces.append(folded[last : match.start()])
+            pieces.append(self._phrases[match.group()])
+            last = match.end()
+        pieces.append(folded[last:])
+        return "".join(pieces)
+
+
+def _read_opencc_dict(path: Path) -> dict[str, str]:
+    entries = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            key, _, values = line.rstrip("\n").partition("\t")
+            if key and values:
+                entries[key] = values.split(" ")[0]
+    return entries
+
+
+@lru_cache(maxsize=1)
+def script_folder() -> ScriptFolder:
+    """The process-wide :class:`ScriptFolder` (its dictionaries are read once)."""
+    return ScriptFolder()
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """Normalized text with, for each of its characters, the original span it came from."""
+
+    text: str
+    original: str
+    # starts[i], ends[i]: the span of ``original`` that produced ``text[i]``; None means the
+    # identity map (the common case: same length, character for character).
+    starts: tuple[int, ...] | None = None
+    ends: tuple[int, ...] | None = None
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original text behind ``text[start:end]`` (``end`` > ``start``)."""
+        if self.starts is None or self.ends is None:
+            return start, end
+        return self.starts[start], self.ends[end - 1]
+
+
+def normalize(text: str) -> Normalized:
+    """Normalize text for matching: half-width, lower case, simplified script.
+
+    >>> normalize("ＡＢＣ１９９８年棗莊").text
+    'abc1998年枣庄'
+    """
+    half = text.translate(_WIDTH_TABLE)
+    lower = half.lower()
+    if len(lower) == len(text):
+        return Normalized(script_folder().fold(lower), text)
+    # A few characters lower-case to two (İ -> i̇): map every output character back by hand.
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for i, ch in enumerate(half):
+        for out in ch.lower():
+            chars.append(out)
+            starts.append(i)
+            ends.append(i + 1)
+    return Normalized(script_folder().fold("".join(chars)), text, tuple(starts), tuple(ends))
+
+
+# --- segmentation -----------------------------------------------------------------------------
+
+# Han characters (CJK unified ideographs, extension A, compatibility ideographs, and the
+# supplementary planes); runs of them go to jieba.
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+# Latin letters and digits stay whole, with inner dots, hyphens, underscores, apostrophes and
+# plus signs: 2023, iphone, 3.6.3, covid-19, c++.
+_LATIN = r"[0-9a-z\u00c0-\u024f]+(?:[.\-_'+][0-9a-z\u00c0-\u024f]+)*\+*"
+_SEGMENT_RE = re.compile(f"(?P<han>[{_HAN}]+)|(?P<latin>{_LATIN})")
+HAN_RUN_RE = re.compile(f"[{_HAN}]+")
+
+# Single-character function words: dropped as words (they still match through the n-gram field,
+# so a reader who searches for one alone finds it).
+STOP_WORDS = frozenset("的 了 着 之 地 得 和 与 及 或 而 并 也 就 都 又 还 把 被 让 给 对 于 在 是 个 这 那 其 以 为".split())
+
+_jieba_ready = threading.Lock()
+_user_dicts_loaded: set[str] = set()
+
+
+def load_user_dict(path: Path | str | None) -> None:
+    """Add a jieba user dictionary (``word [freq] [tag]`` per line), once per process."""
+    if path is None:
+        return
+    path = os.fspath(path)
+    with _jieba_ready:
+        if path in _user_dicts_loaded or not os.path.isfile(path):
+            return
+        jieba.load_userdict(path)
+        _user_dicts_loaded.add(path)
+
+
+def _han_words(run: str, with_parts: bool) -> Iterator[tuple[str, int, int, bool]]:
+    """Words of a run of Han characters: (word, start, end, is_part).
+
+    With ``with_parts``, each long word is preceded by its dictionary sub-words of two and three
+    characters, as jieba's search mode does; they are flagged so that they share the position of
+    the word they are part of.
+    """
+    freq = jieba.dt.FREQ
+    for word, start, end in jieba.tokenize(run, HMM=True):
+        if with_parts and len(word) > 2:
+            for size in (2, 3):
+                if len(word) <= size:
+                    continue
+                for i in range(len(word) - size + 1):
+                    part = word[i : i + size]
+                    if freq.get(part):
+                        yield part, start + i, start + i + size, True
+        yield word, start, end, False
+
+
+@dataclass(frozen=True)
+class WordToken:
+    """One word of analyzed text: normalized term, word position and original character span."""
+
+    term: str
+    position: int
+    start: int
+    end: int
+    part: bool = False
+
+
+def words(text: str, *, with_parts: bool = True, normalized: Normalized | None = None,
+          keep_stops: bool = False) -> Iterator[WordToken]:
+    """Segment ``text`` into normalized words with positions and original offsets.
+
+    Positions count words, not characters: sub-words (``with_parts``) share the position of the
+    word they belong to, so phrase and proximity queries work.
+
+    >>> [(w.term, w.start, w.end) for w in words("奮力實施工業倍增計劃", with_parts=False)]
+    [('奋力', 0, 2), ('实施', 2, 4), ('工业', 4, 6), ('倍增', 6, 8), ('计划', 8, 10)]
+    """
+    norm = normalized or normalize(text)
+    position = 0
+    for match in _SEGMENT_RE.finditer(norm.text):
+        base = match.start()
+        if match.lastgroup == "latin":
+            start, end = norm.span(base, match.end())
+            yield WordToken(match.group(), position, start, end)
+            position += 1
+            continue
+        for word, ws, we, part in _han_words(match.group(), with_parts):
+            if not keep_stops and not part and word in STOP_WORDS:
+                position += 1
+                continue
+            start, end = norm.span(base + ws, base + we)
+            yield WordToken(word, position, start, end, part)
+            if not part:
+                position += 1
+
+
+def han_ngrams(normalized_text: str) -> Iterator[tuple[str, int]]:
+    """Character unigrams and bigrams of every Han run: (gram, offset in the normalized text).
+
+    >>> [g for g, _ in han_ngrams("强工,兴")]
+    ['强', '强工', '工', '兴']
+    """
+    for match in HAN_RUN_RE.finditer(normalized_text):
+        run = match.group()
+        base = match.start()
+        for i, ch in enumerate(run):
+            yield ch, base + i
+            if i + 1 < len(run):
+                yield run[i : i + 2], base + i
+
+
+def query_ngrams(normalized_text: str) -> list[str]:
+    """The n-gram terms that every paragraph containing ``normalized_text`` must have.
+
+    A single character needs its unigram; longer Han text needs each of its bigrams.
+    """
+    grams: list[str] = []
+    for match in HAN_RUN_RE.finditer(normalized_text):
+        run = match.group()
+        if len(run) == 1:
+            grams.append(run)
+        else:
+            grams.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return list(dict.fromkeys(grams))
+
+
+# --- Whoosh tokenizers ------------------------------------------------------------------------
+
+
+class ChineseWordTokenizer(Tokenizer):
+    """Whoosh tokenizer: jieba words over normalized text, offsets into the original.
+
+    In ``mode="index"`` (writing) long words also yield their dictionary sub-words at the same
+    position; in any other mode (``"query"``) only the words themselves.
+
+    >>> [t.text for t in ChineseWordTokenizer()("壓實責任")]
+    ['压实', '责任']
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def __call__(self, value: str, positions: bool = False, chars: bool = False,
+                 keeporiginal: bool = False, removestops: bool = True, start_pos: int = 0,
+                 start_char: int = 0, tokenize: bool = True, mode: str = "",
+                 **kwargs: object) -> Iterator[Token]:
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            t.original = t.text = normalize(value).text
+            t.boost = 1.0
+            if positions:
+                t.pos = start_pos
+            if chars:
+                t.startchar = start_char
+                t.endchar = start_char + len(value)
+            yield t
+            return
+        for w in words(value, with_parts=(mode == "index"), keep_stops=not removestops):
+            t.text = w.term
+            t.boost = 1.0
+            t.stopped = False
+            if keeporiginal:
+                t.original = value[w.start : w.end]
+            if positions:
+                t.pos = start_pos + w.position
+            if chars:
+                t.startchar = start_char + w.start
+                t.endchar = start_char + w.end
+            yield t
+
+
+class HanNgramTokenizer(Tokenizer):
+    """Whoosh tokenizer: Han character unigrams and bigrams, offsets into the original.
+
+    Positions are the character offsets of the grams in the normalized text; the n-gram field
+    does not store them (substring matches are verified on the text instead).
+
+    >>> [t.text for t in HanNgramTokenizer()("強工")]
+    ['强', '强工', '工']
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def __call__(self, value: str, positions: bool = False, chars: bool = False,
+                 keeporiginal: bool = False, removestops: bool = True, start_pos: int = 0,
+                 start_char: int = 0, tokenize: bool = True, mode: str = "",
+                 **kwargs: object) -> Iterator[Token]:
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        norm = normalize(value)
+        if not tokenize:
+            t.original = t.text = norm.text
+            t.boost = 1.0
+            if positions:
+                t.pos = start_pos
+            if chars:
+                t.startchar = start_char
+                t.endchar = start_char + len(value)
+            yield t
+            return
+        for gram, offset in han_ngrams(norm.text):
+            t.text = gram
+            t.boost = 1.0
+            t.stopped = False
+            if keeporiginal or chars:
+                start, end = norm.span(offset, offset + len(gram))
+                if keeporiginal:
+                    t.original = value[start:end]
+                if chars:
+                    t.startchar = start_char + start
+                    t.endchar = start_char + end
+            if positions:
+                t.pos = start_pos + offset
+            yield t
+
+
+def word_analyzer() -> ChineseWordTokenizer:
+    """The analyzer of the word fields (body text, title)."""
+    return ChineseWordTokenizer()
+
+
+def ngram_analyzer() -> HanNgramTokenizer:
+    """The analyzer of the substring field."""
+    return HanNgramTokenizer()
+
+
+# --- explanation, for people ------------------------------------------------------------------
+
+
+def analyze(text: str) -> dict[str, object]:
+    """Show how ``text`` is normalized and tokenized: what the index holds for it.
+
+    Returns ``{"text", "normalized", "tokens": [{"field", "term", "start", "end", "position"}]}``
+    with spans into the original text.
+    """
+    norm = normalize(text)
+    tokens: list[dict[str, object]] = [
+        {"field": "words", "term": w.term, "start": w.start, "end": w.end,
+         "position": w.position, "part": w.part}
+        for w in words(text, normalized=norm)
+    ]
+    for gram, offset in han_ngrams(norm.text):
+        start, end = norm.span(offset, offset + len(gram))
+        tokens.append({"field": "ngrams", "term": gram, "start": start, "end": end,
+                       "position": None, "part": False})
+    return {"text": text, "normalized": norm.text, "tokens": tokens}
+
+
+def is_han(ch: str) -> bool:
+    """True for a Han character (any CJK ideograph block)."""
+    return bool(HAN_RUN_RE.fullmatch(ch))
