@@ -1,0 +1,510 @@
+"""Reading article files into Documents: decoding, paragraphs, metadata, cleaning and spam.
+
+An article is one ``*.txt`` file whose paragraphs are separated by blank lines. The first
+paragraph is the title, an optional short second one the subtitle; byline paragraphs (作者,
+來源/来源, 編輯/编辑, 責編/责编, 記者 ...) become metadata wherever they stand; HTML remnants are
+cleaned out and SEO spam paragraphs are set aside. Everything else is the body, one paragraph per
+indexed record, in the article's own script.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "Document",
+    "DocumentError",
+    "Repair",
+    "Skipped",
+    "clean_text",
+    "decode",
+    "is_spam",
+    "iter_documents",
+    "list_sources",
+    "read_document",
+]
+
+
+@dataclass
+class Repair:
+    """One mojibake repair made in a document (see ``search.mojibake``)."""
+
+    paragraph: int  # 1-based body paragraph number (0 = header lines)
+    before: str
+    after: str
+    score: float
+
+
+@dataclass
+class Document:
+    """One article: its metadata, body paragraphs and what was left out."""
+
+    doc_id: str  # path relative to its source folder, without .txt, '/' separators
+    path: Path  # the file read
+    title: str  # first paragraph
+    subtitle: str  # "" if none
+    authors: list[str]
+    source: str  # "" if none
+    published: datetime | None  # naive datetime
+    editors: list[str]
+    byline: list[str]  # metadata paragraphs as they stand in the file (trimmed, cleaned)
+    paragraphs: list[str]  # body paragraphs, trimmed and cleaned
+    content_hash: str  # sha256 hex of the raw file bytes
+    encoding: str  # 'utf-8', 'gb18030' or 'big5'
+    spam: list[str] = field(default_factory=list)  # paragraphs left out as SEO spam
+    repairs: list[Repair] = field(default_factory=list)
+
+
+@dataclass
+class Skipped:
+    """A file that could not be read as an article, with a one-line reason."""
+
+    path: Path
+    reason: str
+
+
+class DocumentError(Exception):
+    """A file cannot be read as an article; ``str()`` is the one-line reason."""
+
+
+# --- finding files ------------------------------------------------------------------------------
+
+
+def list_sources(sources: Sequence[Path]) -> list[tuple[Path, str]]:
+    """List ``(path, doc_id)`` for every ``*.txt`` under the source folders, ids unique.
+
+    Folders come in the order given, each one's files sorted by doc_id; a source may also be a
+    single ``.txt`` file.
+
+    A doc_id already seen in an earlier folder is left out here; ``iter_documents`` reports it
+    as Skipped. Raises DocumentError for a source folder that does not exist.
+    """
+    return [(path, doc_id) for path, doc_id, first in _scan(sources) if first is None]
+
+
+def _scan(sources: Sequence[Path]) -> list[tuple[Path, str, Path | None]]:
+    """Walk the sources: ``(path, doc_id, path that already has this doc_id or None)``."""
+    seen: dict[str, Path] = {}
+    found: list[tuple[Path, str, Path | None]] = []
+    for source in sources:
+        source = Path(source)
+        for path, doc_id in _walk(source):
+            found.append((path, doc_id, seen.get(doc_id)))
+            seen.setdefault(doc_id, path)
+    return found
+
+
+def _walk(source: Path) -> list[tuple[Path, str]]:
+    if source.is_file():  # a single article given directly
+        return [(source, source.name.removesuffix(".txt"))]
+    if not source.is_dir():
+        raise DocumentError(f"source folder not found: {source}")
+    entries: list[tuple[Path, str]] = []
+    for folder, dirnames, filenames in os.walk(source):
+        # Hidden folders (.git, .ipynb_checkpoints) hold copies, not articles.
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        # A folder named x.txt is listed too, so that it is reported rather than ignored.
+        for name in [*filenames, *dirnames]:
+            if name.endswith(".txt") and not name.startswith("."):
+                path = Path(folder, name)
+                doc_id = path.relative_to(source).as_posix().removesuffix(".txt")
+                entries.append((path, doc_id))
+    entries.sort(key=lambda entry: entry[1])
+    return entries
+
+
+def iter_documents(sources: Sequence[Path]) -> Iterator[Document | Skipped]:
+    """Yield a Document or a Skipped for every article file under the sources, in order.
+
+    Never stops on a bad file: each one becomes a Skipped with a one-line reason.
+    """
+    for path, doc_id, first in _scan(sources):
+        if first is not None:
+            yield Skipped(path, f"duplicate doc_id {doc_id!r} (already read from {first})")
+            continue
+        try:
+            yield read_document(path, doc_id)
+        except DocumentError as error:
+            yield Skipped(path, str(error))
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Decode file bytes as UTF-8, else GB18030 or Big5, whichever reads as likelier Chinese.
+
+    Returns ``(text, encoding)``; a UTF-8 byte order mark is dropped. Raises DocumentError for
+    binary data (NUL bytes) or bytes that none of the three encodings accepts.
+    """
+    if b"\x00" in data:
+        raise DocumentError("binary file")
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    candidates = []
+    for encoding, codecs in (("gb18030", ("gb18030",)), ("big5", ("big5", "cp950"))):
+        # cp950 is Microsoft's Big5 with the common extensions; plain big5 is tried first.
+        for codec in codecs:
+            try:
+                candidates.append((data.decode(codec), encoding))
+                break
+            except UnicodeDecodeError:
+                continue
+    if not candidates:
+        raise DocumentError("not UTF-8, GB18030 or Big5 text")
+    # Big5 byte pairs are almost always valid GB18030 too (and sometimes the reverse), so a
+    # strict decode alone cannot tell them apart; the reading with more common characters wins,
+    # and GB18030 wins a tie.
+    return max(candidates, key=lambda candidate: _common_count(candidate[0]))
+
+
+def _common_count(text: str) -> int:
+    """Count the characters of ``text`` that are among the most common Chinese characters."""
+    sample = text[:20000]
+    return len(sample) - len(sample.translate(_common_characters()))
+
+
+@lru_cache(maxsize=1)
+def _common_characters() -> dict[int, None]:
+    """Build a deletion table of the ~2,500 most frequent characters in both scripts.
+
+    Frequencies come from jieba's dictionary (word frequencies summed per character); the
+    traditional forms are added with OpenCC. Loaded once, only when a non-UTF-8 file appears.
+    """
+    import jieba
+    import opencc
+
+    counts: Counter[str] = Counter()
+    dictionary = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
+    with open(dictionary, encoding="utf-8") as lines:
+        for line in lines:
+            word, freq, _ = line.split(" ", 2)
+            for char in word:
+                counts[char] += int(freq)
+    simplified = [char for char, _ in counts.most_common(2500)]
+    to_traditional = opencc.OpenCC("s2t")
+    chars = set(simplified) | {to_traditional.convert(char) for char in simplified}
+    return dict.fromkeys((ord(char) for char in chars if len(char) == 1), None)
+
+
+# --- cleaning -----------------------------------------------------------------------------------
+
+_HTML_TAGS = frozenset(
+    "a abbr address article aside audio b big blockquote body br caption center cite code col "
+    "colgroup dd del details dfn div dl dt em embed figcaption figure font footer form h1 h2 h3 "
+    "h4 h5 h6 head header hr html i iframe img input ins kbd label legend li link main mark meta "
+    "nav noscript object ol option p param pre q s samp script section select small source span "
+    "strike strong style sub summary sup table tbody td textarea tfoot th thead time title tr tt "
+    "u ul var video wbr".split()
+)
+_SKIPPED_CONTENT = frozenset({"script", "style"})
+# Tags that separate words; dropping them without a space would glue "foo<br>bar" together.
+_BREAKING_TAGS = frozenset(
+    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 "
+    "header hr li main nav ol p pre section table tbody td tfoot th thead tr ul".split()
+)
+# Something the HTML parser should look at: a tag-like '<x', '</x', '<!' or an entity.
+_MARKUP = re.compile(r"<(?:/?[A-Za-z]|!)|&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")
+# An end tag whose '<' was swallowed by the garbled bytes before it, as in the seed's
+# "趙健?。?/span>". Only '/tagname>' goes: the '?' (or U+FFFD) before it is what is left of the
+# garbled character and stays for the mojibake repair to look at.
+_LOST_BRACKET_END_TAG = re.compile(
+    r"(?<=[?\ufffd])/(?:" + "|".join(sorted(_HTML_TAGS, key=len, reverse=True)) + r")>",
+    re.IGNORECASE,
+)
+
+
+class _TextExtractor(HTMLParser):
+    """Collect the text content of an HTML fragment, without tags, scripts or styles."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIPPED_CONTENT:
+            self._skipping += 1
+        elif tag not in _HTML_TAGS:
+            # Not HTML: prose such as "x<y and y>z" keeps its text as written.
+            self.handle_data(self.get_starttag_text() or "")
+        elif tag in _BREAKING_TAGS:
+            self._break_words()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIPPED_CONTENT:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag not in _HTML_TAGS:
+            self.handle_data(f"</{tag}>")
+        elif tag in _BREAKING_TAGS:
+            self._break_words()
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+    def _break_words(self) -> None:
+        """Put one space where a block tag or <br> stood, unless there is one already."""
+        if self.parts and not self.parts[-1][-1:].isspace():
+            self.parts.append(" ")
+
+
+def clean_text(text: str) -> str:
+    """Remove HTML tags, entities and end tags that lost their '<' from one paragraph.
+
+    Ordinary text passes through unchanged, a lone '<' or '>' included.
+
+    >>> clean_text("<b>AT&amp;T</b> 2 < 3")
+    'AT&T 2 < 3'
+    """
+    if "?/" in text or "\ufffd/" in text:
+        text = _LOST_BRACKET_END_TAG.sub("", text)
+    if ("<" not in text and "&" not in text) or not _MARKUP.search(text):
+        return text
+    parser = _TextExtractor()
+    parser.feed(text)
+    parser.close()
+    return "".join(parser.parts)
+
+
+# --- spam ---------------------------------------------------------------------------------------
+
+_LIST_SEPARATOR = re.compile(r"[|｜]")
+_LIST_PUNCTUATION = re.compile(r"[。，！？；、,!?;]")
+
+
+def is_spam(paragraph: str, title: str) -> bool:
+    """Tell whether a paragraph is an SEO list: 3+ short '|'-separated items and no sentences.
+
+    Items may be up to 30 characters in a script other than the title's (the usual planted list
+    of site names), up to 20 otherwise. A paragraph with one '|' is never spam.
+
+    >>> is_spam("首页|新闻|体育", "标题")
+    True
+    >>> is_spam("甲|乙两队打成平手。", "标题")
+    False
+    """
+    if paragraph.count("|") + paragraph.count("｜") < 2:
+        return False
+    if _LIST_PUNCTUATION.search(paragraph):
+        return False
+    items = [item.strip() for item in _LIST_SEPARATOR.split(paragraph)]
+    if not all(items):
+        return False
+    script = _script(paragraph)
+    foreign = bool(script) and script != _script(title)
+    longest = 30 if foreign else 20
+    return max(map(len, items)) <= longest
+
+
+@lru_cache(maxsize=1024)
+def _script(text: str) -> str:
+    """Tell the script of a text: 'traditional', 'simplified' or '' when it cannot be told."""
+    to_simplified, to_traditional = _converters()
+    chars = set(text)
+    traditional = len(chars - set(to_simplified.convert(text)))
+    simplified = len(chars - set(to_traditional.convert(text)))
+    if traditional == simplified:
+        return ""
+    return "traditional" if traditional > simplified else "simplified"
+
+
+@lru_cache(maxsize=1)
+def _converters() -> tuple[Any, Any]:
+    """Load the OpenCC t2s and s2t converters once."""
+    import opencc
+
+    return opencc.OpenCC("t2s"), opencc.OpenCC("s2t")
+
+
+# --- metadata -----------------------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"[。｡！？!?]")
+_AUTHOR_LABELS = ("作者", "記者", "记者", "通訊員", "通讯员")
+_SOURCE_LABELS = ("來源", "来源")
+_EDITOR_LABELS = ("責任編輯", "责任编辑", "編輯", "编辑", "責編", "责编")
+# Date labels only end the value before them; the date itself is found by _DATE.
+_DATE_LABELS = ("發布時間", "发布时间", "發佈時間", "發表時間", "发表时间", "時間", "时间", "日期")
+_LABEL_BOUNDARY = r"(?<![^\s|｜/,，;；、【\[（(])"
+_LABEL = re.compile(
+    _LABEL_BOUNDARY
+    + r"(?:(?P<label>"
+    + "|".join(
+        sorted(_AUTHOR_LABELS + _SOURCE_LABELS + _EDITOR_LABELS + _DATE_LABELS, key=len)[::-1]
+    )
+    + r")\s*[:：]|(?P<credit>記者|记者|通訊員|通讯员)\s)\s*"
+)
+# What makes a paragraph a byline: a labelled name or source, or a 記者 credit at its start.
+_BYLINE = re.compile(
+    _LABEL_BOUNDARY
+    + r"(?:"
+    + "|".join(_AUTHOR_LABELS + _SOURCE_LABELS + _EDITOR_LABELS)
+    + r")\s*[:：]|^[【\[（(]?\s*(?:記者|记者)\s"
+)
+_DATE = re.compile(
+    r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)\s*日?"
+    r"(?:\s*(\d{1,2})\s*[:：時时]\s*(\d{1,2})(?:\s*[:：分]\s*(\d{1,2}))?)?"
+)
+_NAME_SEPARATORS = re.compile(r"[\s、，,;；/]+")
+_VALUE_TRIM = " \t\n\u3000\xa0()（）【】[]|｜,，;；。"
+_LONGEST_BYLINE = 200
+_LONGEST_SUBTITLE = 60
+
+
+def _is_byline(paragraph: str) -> bool:
+    """Tell whether a paragraph is metadata: labelled names or source, or just a date."""
+    if len(paragraph) > _LONGEST_BYLINE:
+        return False
+    core = paragraph.rstrip(_VALUE_TRIM)
+    if _SENTENCE_END.search(core):
+        return False
+    if _BYLINE.search(paragraph):
+        return True
+    date = _DATE.search(core)
+    return date is not None and date.group(0).strip() == core.strip(_VALUE_TRIM)
+
+
+@dataclass
+class _Metadata:
+    authors: list[str] = field(default_factory=list)
+    source: str = ""
+    published: datetime | None = None
+    editors: list[str] = field(default_factory=list)
+
+
+def _parse_bylines(bylines: list[str]) -> _Metadata:
+    meta = _Metadata()
+    for line in bylines:
+        if meta.published is None:
+            meta.published = _parse_date(line)
+        labels = list(_LABEL.finditer(line))
+        ends = [label.start() for label in labels[1:]] + [len(line)]
+        for here, end in zip(labels, ends[: len(labels)], strict=True):
+            label = here.group("label") or here.group("credit")
+            value = _DATE.sub(" ", line[here.end() : end]).strip(_VALUE_TRIM)
+            if not value:
+                continue
+            if label in _AUTHOR_LABELS:
+                _add_names(meta.authors, value)
+            elif label in _EDITOR_LABELS:
+                _add_names(meta.editors, value)
+            elif label in _SOURCE_LABELS and not meta.source:
+                meta.source = value
+    return meta
+
+
+def _add_names(names: list[str], value: str) -> None:
+    for name in _NAME_SEPARATORS.split(value):
+        name = name.strip(_VALUE_TRIM)
+        if name and name not in names:
+            names.append(name)
+
+
+def _parse_date(text: str) -> datetime | None:
+    for match in _DATE.finditer(text):
+        numbers = [int(group) if group else 0 for group in match.groups()]
+        try:
+            return datetime(*numbers)
+        except ValueError:  # 2023-13-45 is not a date; try the next one
+            continue
+    return None
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+# A blank line: empty or whitespace only (U+3000 and NBSP included, as str.isspace has them).
+_BLANK_LINES = re.compile(r"\n(?:[^\S\n]*\n)+")
+
+
+def _split_paragraphs(text: str) -> list[str]:
+    """Split text into trimmed, non-empty paragraphs at blank lines.
+
+    A text with several lines but no blank line at all is read one paragraph per line, the other
+    common way of laying out scraped articles.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    chunks = _BLANK_LINES.split(text.strip())
+    if len(chunks) == 1 and "\n" in chunks[0]:
+        chunks = chunks[0].split("\n")
+    paragraphs = []
+    for chunk in chunks:
+        if "\n" in chunk:
+            chunk = "\n".join(line.strip() for line in chunk.split("\n") if not line.isspace())
+        chunk = chunk.strip()
+        if chunk:
+            paragraphs.append(chunk)
+    return paragraphs
+
+
+def read_document(path: Path, doc_id: str) -> Document:
+    """Read one article file into a Document; raises DocumentError with a one-line reason."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DocumentError(f"unreadable: {error.strerror or error}") from None
+    if not data.strip():
+        raise DocumentError("empty file")
+    text, encoding = decode(data)
+    if not text.strip():
+        raise DocumentError("empty file")
+
+    cleaned = (clean_text(paragraph).strip() for paragraph in _split_paragraphs(text))
+    paragraphs = [paragraph for paragraph in cleaned if paragraph]
+    if not paragraphs:
+        raise DocumentError("no text left after removing HTML")
+
+    title, rest = paragraphs[0], paragraphs[1:]
+    byline: list[str] = []
+    spam: list[str] = []
+    body: list[str] = []
+    for paragraph in rest:
+        if _is_byline(paragraph):
+            byline.append(paragraph)
+        elif is_spam(paragraph, title):
+            spam.append(paragraph)
+        else:
+            body.append(paragraph)
+
+    subtitle = ""
+    # The second paragraph is a subtitle when it is short, not a sentence, and not the only
+    # body paragraph (nor a byline or spam, which would not be body[0]).
+    if (
+        len(body) > 1
+        and body[0] is rest[0]
+        and len(rest[0]) <= _LONGEST_SUBTITLE
+        and not _SENTENCE_END.search(rest[0])
+    ):
+        subtitle = body.pop(0)
+    if not body:
+        # A title-only article is still searchable through its one paragraph.
+        body = [title]
+
+    meta = _parse_bylines(byline)
+    return Document(
+        doc_id=doc_id,
+        path=path,
+        title=title,
+        subtitle=subtitle,
+        authors=meta.authors,
+        source=meta.source,
+        published=meta.published,
+        editors=meta.editors,
+        byline=byline,
+        paragraphs=body,
+        content_hash=hashlib.sha256(data).hexdigest(),
+        encoding=encoding,
+        spam=spam,
+    )
