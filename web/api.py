@@ -1,0 +1,70 @@
+"""The JSON API: search, articles, analysis, health, and the OpenAPI description of it all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, jsonify
+
+from search.analysis import analyze
+from web import get_searcher
+from web.errors import BadParameter
+from web.params import page_args, query_text
+from web.views import article_url
+
+bp = Blueprint("api", __name__)
+
+OPENAPI_FILE = Path(__file__).with_name("openapi.json")
+
+
+@bp.get("/api/search")
+def search() -> Response:
+    """Search result page as JSON; each hit carries a ``url`` to its paragraph in the article."""
+    query = query_text()
+    page, per_page = page_args()
+    results = get_searcher().search(query, page=page, per_page=per_page)
+    body: dict[str, Any] = results.to_dict()
+    for hit, hit_json in zip(results.hits, body["hits"], strict=True):
+        hit_json["url"] = article_url(hit.doc_id, hit.paragraph, query)
+    return jsonify(body)
+
+
+@bp.get("/api/doc/<path:doc_id>")
+def document(doc_id: str) -> Response:
+    """One article with its metadata and paragraphs."""
+    found = get_searcher().article(doc_id)
+    if found is None:
+        abort(404, description="There is no article with this id.")
+    return jsonify(found.to_dict())
+
+
+@bp.get("/api/analyze")
+def analysis() -> Response:
+    """How ``text`` is normalized and segmented: what a query or a paragraph is searched as."""
+    text = query_text("text")
+    limit: int = current_app.config["ANALYZE_MAX_LENGTH"]
+    if len(text) > limit:
+        raise BadParameter(f"text is {len(text)} characters long; the limit is {limit}")
+    return jsonify(analyze(text))
+
+
+@bp.get("/healthz")
+def health() -> Response:
+    """Index size and build time; 503 (from the IndexNotFound handler) when there is no index."""
+    stats = get_searcher().stats()
+    return jsonify(
+        {
+            "status": "ok",
+            "documents": stats.documents,
+            "paragraphs": stats.paragraphs,
+            "built_at": stats.built_at,
+            "updated_at": stats.updated_at,
+        }
+    )
+
+
+@bp.get("/api/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3 description of every route."""
+    return Response(OPENAPI_FILE.read_bytes(), mimetype="application/json")

@@ -1,0 +1,114 @@
+"""The HTML pages: the search form and results, and the article page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, abort, render_template, url_for
+
+from search.query import QueryError, ResultPage
+from web import get_searcher, get_settings
+from web.params import page_args, query_text
+
+bp = Blueprint("views", __name__)
+
+# Queries offered on the start page and when nothing matched; each shows one query feature.
+EXAMPLE_QUERIES = [
+    ("枣庄", "简体也能找到繁体（棗莊）"),
+    ("工业倍增计划", "不加空格的中文会自动分词"),
+    ('"招商引资"', "引号内为精确短语"),
+    ("工业 -锂电", "减号排除某个词"),
+    ("title:工业倍增", "只搜标题"),
+    ("date:2023-04..2023-05", "按日期范围筛选"),
+]
+
+# How many page links to show on each side of the current page.
+PAGE_WINDOW = 2
+
+
+@bp.app_template_filter("display_date")
+def display_date(value: str | None) -> str:
+    """Format an ISO date (or date-time) for reading: ``2023-04-19 09:39``."""
+    if not value:
+        return ""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if "T" not in value and " " not in value:
+        return parsed.strftime("%Y-%m-%d")
+    return parsed.strftime("%Y-%m-%d %H:%M")
+
+
+def article_url(doc_id: str, paragraph: int, query: str) -> str:
+    """The link to an article, scrolled to ``paragraph`` (0 = the header) and keeping the query."""
+    args: dict[str, object] = {"doc_id": doc_id}
+    if query:
+        args["q"] = query
+    if paragraph > 0:
+        args["_anchor"] = f"p{paragraph}"
+    return url_for("views.article", **args)
+
+
+@bp.get("/")
+def index() -> tuple[str, int]:
+    """The search form, and the results when there is a query."""
+    query = query_text()
+    page, per_page = page_args()
+    if not query.strip():
+        return render_template("search.html", query=query, examples=EXAMPLE_QUERIES), 200
+    try:
+        results = get_searcher().search(query, page=page, per_page=per_page)
+    except QueryError as error:
+        # Keep the query in the box so it can be corrected.
+        return render_template("search.html", query=query, error=str(error)), 400
+    return render_template(
+        "search.html",
+        query=query,
+        results=results,
+        pages=pagination(results, query),
+        examples=EXAMPLE_QUERIES,
+        article_url=article_url,
+    ), 200
+
+
+# doc_id is a path: articles in subfolders of a source have ids like "2023/04/some-article".
+@bp.get("/doc/<path:doc_id>")
+def article(doc_id: str) -> str:
+    """One whole article with the query's matches marked."""
+    query = query_text()
+    searcher = get_searcher()
+    found = searcher.article(doc_id)
+    if found is None:
+        abort(404, description="There is no article with this id.")
+    paragraphs = searcher.highlight_article(found, query)
+    return render_template("article.html", query=query, article=found, paragraphs=paragraphs)
+
+
+def pagination(results: ResultPage, query: str) -> dict[str, object]:
+    """Page links for a result page: previous, next, and a window of numbers with gaps (None)."""
+    default_per_page = get_settings().per_page
+
+    def link(number: int) -> str:
+        args: dict[str, object] = {"q": query, "page": number}
+        if results.per_page != default_per_page:
+            args["per_page"] = results.per_page
+        return url_for("views.index", **args)
+
+    last = max(1, -(-results.total // results.per_page))
+    current = results.page
+    shown = {1, last, *range(current - PAGE_WINDOW, current + PAGE_WINDOW + 1)}
+    numbers: list[tuple[int, str] | None] = []
+    previous_number = 0
+    for number in sorted(n for n in shown if 1 <= n <= last):
+        if number - previous_number > 1:
+            numbers.append(None)  # a gap, shown as an ellipsis
+        numbers.append((number, link(number)))
+        previous_number = number
+    return {
+        "current": current,
+        "last": last,
+        "previous": link(min(current - 1, last)) if current > 1 else None,
+        "next": link(current + 1) if current < last else None,
+        "numbers": numbers,
+    }
