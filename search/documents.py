@@ -191,8 +191,10 @@ def _common_characters() -> dict[int, None]:
     with open(dictionary, encoding="utf-8") as lines:
         for line in lines:
             word, freq, _ = line.split(" ", 2)
-            for char in word:
-                counts[char] += int(freq)
+            weight = int(freq)
+            if weight >= 20:  # rare words barely change the top 2,500; skipping them saves time
+                for char in word:
+                    counts[char] += weight
     simplified = [char for char, _ in counts.most_common(2500)]
     to_traditional = opencc.OpenCC("s2t")
     chars = set(simplified) | {to_traditional.convert(char) for char in simplified}

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from search.documents import (
     Document,
@@ -137,6 +140,11 @@ def test_clean_text_leaves_ordinary_text_alone(text: str) -> None:
     assert clean_text(text) == text
 
 
+@given(st.text().filter(lambda text: not set(text) & set("<&>")))
+def test_clean_text_never_alters_text_without_markup(text: str) -> None:
+    assert clean_text(text) == text
+
+
 # --- spam ---------------------------------------------------------------------------------------
 
 
@@ -250,6 +258,13 @@ def test_big5_file(tmp_path: Path) -> None:
     assert doc.paragraphs == TRADITIONAL_ARTICLE.strip().split("\n\n")[1:]
 
 
+def test_traditional_text_saved_as_gb18030(tmp_path: Path) -> None:
+    path = write(tmp_path, "gbk.txt", TRADITIONAL_ARTICLE, encoding="gb18030")
+    doc = read_document(path, "gbk")
+    assert doc.encoding == "gb18030"
+    assert doc.title == "臺北舉辦國際書展"
+
+
 @pytest.mark.parametrize(
     ("text", "encoding"),
     [("國際新聞", "big5"), ("国际新闻", "gb18030"), ("經濟發展", "big5"), ("经济发展", "gb18030")],
@@ -341,3 +356,26 @@ def test_date_only_paragraph_is_metadata(tmp_path: Path) -> None:
     assert doc.byline == ["2023年4月19日 09:39"]
     assert doc.subtitle == ""
     assert doc.paragraphs == ["第一段正文。", "第二段正文。"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.text(
+            alphabet="作者來源编辑記者:：|｜ \n\u3000<>/&;?2023-04年月日19:39。，標題正文",
+            max_size=120,
+        ).map(str.encode),
+    )
+)
+def test_any_bytes_give_a_document_or_a_one_line_error(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "a.txt")
+        path.write_bytes(data)
+        try:
+            doc = read_document(path, "a")
+        except DocumentError as error:
+            assert str(error) and "\n" not in str(error)
+        else:
+            assert doc.title and doc.paragraphs
+            assert all(p == p.strip() and p for p in doc.paragraphs + doc.byline + doc.spam)
