@@ -8,6 +8,7 @@ land on the article's own characters whatever the script.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -49,7 +50,8 @@ class ScriptFolder:
         # installed dictionaries); one that did not would break the offset map, so skip it.
         self._phrases = {k: v for k, v in phrases.items() if len(k) == len(v) and len(k) > 1}
         alternatives = sorted(self._phrases, key=len, reverse=True)
-        self._phrase_re = re.compile("|".join(map(re.escape, alternatives))) if alternatives else None
+        self._phrase_re = (re.compile("|".join(map(re.escape, alternatives)))
+                           if alternatives else None)
 
     def fold(self, text: str) -> str:
         """Convert ``text`` to simplified script; the result has the same length."""
@@ -130,14 +132,17 @@ def normalize(text: str) -> Normalized:
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 # Latin letters and digits stay whole, with inner dots, hyphens, underscores, apostrophes and
 # plus signs: 2023, iphone, 3.6.3, covid-19, c++.
-_LATIN = r"[0-9a-z\u00c0-\u024f]+(?:[.\-_'+][0-9a-z\u00c0-\u024f]+)*\+*"
-_SEGMENT_RE = re.compile(f"(?P<han>[{_HAN}]+)|(?P<latin>{_LATIN})")
+_LATIN_CHAR = "0-9a-z\u00c0-\u024f\u0300-\u036f"
+_LATIN = rf"[{_LATIN_CHAR}]+(?:[.\-_'+][{_LATIN_CHAR}]+)*\+*"
+SEGMENT_RE = re.compile(f"(?P<han>[{_HAN}]+)|(?P<latin>{_LATIN})")
 HAN_RUN_RE = re.compile(f"[{_HAN}]+")
 
 # Single-character function words: dropped as words (they still match through the n-gram field,
 # so a reader who searches for one alone finds it).
-STOP_WORDS = frozenset("的 了 着 之 地 得 和 与 及 或 而 并 也 就 都 又 还 把 被 让 给 对 于 在 是 个 这 那 其 以 为".split())
+STOP_WORDS = frozenset("的了着之地得和与及或而并也就都又还把被让给对于在是个这那其以为")
 
+# jieba announces its dictionary loading on stderr at INFO level; our commands print their own.
+jieba.setLogLevel(logging.WARNING)
 _jieba_ready = threading.Lock()
 _user_dicts_loaded: set[str] = set()
 
@@ -197,7 +202,7 @@ def words(text: str, *, with_parts: bool = True, normalized: Normalized | None =
     """
     norm = normalized or normalize(text)
     position = 0
-    for match in _SEGMENT_RE.finditer(norm.text):
+    for match in SEGMENT_RE.finditer(norm.text):
         base = match.start()
         if match.lastgroup == "latin":
             start, end = norm.span(base, match.end())

@@ -17,12 +17,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import jieba
 from whoosh import index as whoosh_index
 from whoosh import query as wq
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.scoring import BM25F
 
-from search.analysis import STOP_WORDS, normalize, query_ngrams, words
+from search.analysis import SEGMENT_RE, STOP_WORDS, load_user_dict, normalize, query_ngrams, words
 from search.config import Settings, load_settings
 from search.index import IndexNotFound, build_info, current_build
 
@@ -159,9 +160,9 @@ Node = Text | Phrase | FieldFilter | Bool | Negation
 def parse(query: str) -> Node | None:
     """Parse a query into a tree; never raises for odd syntax (it is read leniently).
 
-    ``OR`` (upper case), ``-word`` / ``NOT word``, parentheses, ``"exact phrase"`` and ``field:value``
-    are understood; an unclosed quote or parenthesis, a lone ``OR`` or a stray ``)`` are read as
-    plain text. Unknown fields are refused by :func:`compile_query`, not here.
+    ``OR`` (upper case), ``-word`` / ``NOT word``, parentheses, ``"exact phrase"`` and
+    ``field:value`` are understood; an unclosed quote or parenthesis, a lone ``OR`` or a stray
+    ``)`` are read as plain text. Unknown fields are refused by :func:`compile_query`, not here.
 
     >>> parse('工业 -锂电')
     Bool(op='and', children=(Text(value='工业'), Negation(child=Text(value='锂电'))))
@@ -354,8 +355,8 @@ def _text(value: str, plan: Plan, negated: bool) -> tuple[wq.Query, wq.Query] | 
     norm = normalize(value).text
     fulls: list[wq.Query] = []
     tiers: list[wq.Query] = []
-    for chunk in _chunks(norm):
-        if chunk[0].isascii() or not _is_han_run(chunk):
+    for is_han, chunk in _chunks(norm):
+        if not is_han:
             term = wq.Term("words", chunk, boost=WORD_BOOST)
             plan.terms += 1
             fulls.append(term)
@@ -392,8 +393,8 @@ def _phrase(value: str, plan: Plan, negated: bool) -> tuple[wq.Query, wq.Query] 
     """Quoted text: candidates from its n-grams and Latin words, verified as contiguous text."""
     norm = normalize(value).text.strip()
     parts: list[wq.Query] = []
-    for chunk in _chunks(norm):
-        if _is_han_run(chunk):
+    for is_han, chunk in _chunks(norm):
+        if is_han:
             grams = query_ngrams(chunk)
             plan.terms += len(grams)
             parts.extend(wq.Term("ngrams", g, boost=NGRAM_BOOST) for g in grams)
@@ -464,16 +465,9 @@ def _date_bounds(value: str) -> tuple[datetime, datetime]:
     return start, after - timedelta(microseconds=1)
 
 
-_CHUNK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+"
-                       r"|[0-9a-z\u00c0-\u024f]+(?:[.\-_'+][0-9a-z\u00c0-\u024f]+)*\+*")
-
-
-def _chunks(normalized_text: str) -> list[str]:
-    return _CHUNK_RE.findall(normalized_text)
-
-
-def _is_han_run(chunk: str) -> bool:
-    return not chunk[0].isascii() and not ("\u00c0" <= chunk[0] <= "\u024f")
+def _chunks(normalized_text: str) -> list[tuple[bool, str]]:
+    """The Han runs and Latin words of normalized text: (is_han, text)."""
+    return [(m.lastgroup == "han", m.group()) for m in SEGMENT_RE.finditer(normalized_text)]
 
 
 def _and(queries: list[wq.Query]) -> wq.Query:
@@ -599,6 +593,8 @@ class Searcher:
         self._index: whoosh_index.Index | None = None
         self._meta: dict[str, dict[str, object]] = {}
         self._open()
+        load_user_dict(self.settings.user_dict)
+        jieba.initialize()  # load the dictionary now, not on the first query
 
     def _open(self) -> None:
         build_dir = current_build(self.index_dir)

@@ -1,0 +1,131 @@
+"""The ``zhsearch`` command: a thin click layer over the library.
+
+Each command calls one library function; library errors become one-line messages and a non-zero
+exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from search.config import load_settings
+from search.index import BuildReport, IndexError_, build, update
+from search.query import QueryError, Searcher
+
+_MARK_OPEN, _MARK_CLOSE = "<mark>", "</mark>"
+
+
+def _settings(index: Path | None, sources: tuple[Path, ...] = ()):  # noqa: ANN202
+    try:
+        return load_settings(index_dir=index, sources=sources or None)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@click.group()
+@click.version_option(package_name="zhsearch")
+def main() -> None:
+    """Full-text search for Chinese news articles, in either script."""
+
+
+_index_option = click.option("--index", "index", type=click.Path(path_type=Path),
+                             help="Index folder (default: index/, or ZHSEARCH_INDEX_DIR).")
+_source_option = click.option("--source", "sources", multiple=True,
+                              type=click.Path(path_type=Path),
+                              help="Folder of .txt articles; repeatable (default: seeds/).")
+
+
+@main.command("build")
+@_source_option
+@_index_option
+@click.option("--procs", type=click.IntRange(1, 64), default=None,
+              help="Worker processes for analysis (default: one per core).")
+def build_command(sources: tuple[Path, ...], index: Path | None, procs: int | None) -> None:
+    """Build a new index from the articles and switch to it atomically."""
+    settings = _settings(index, sources)
+    try:
+        report = build(settings.sources, settings.index_dir, procs=procs,
+                       progress=sys.stderr.isatty(), user_dict=settings.user_dict)
+    except IndexError_ as e:
+        raise click.ClickException(str(e)) from None
+    _summary(report, "built")
+
+
+@main.command("update")
+@_source_option
+@_index_option
+def update_command(sources: tuple[Path, ...], index: Path | None) -> None:
+    """Re-index only the articles added, changed or removed since the last build."""
+    settings = _settings(index, sources)
+    try:
+        report = update(settings.sources, settings.index_dir, user_dict=settings.user_dict)
+    except IndexError_ as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"added {len(report.added)}, changed {len(report.changed)}, "
+               f"removed {len(report.removed)}")
+    _summary(report, "updated")
+
+
+def _summary(report: BuildReport, verb: str) -> None:
+    for skipped in report.skipped:
+        click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+    for doc_id, paragraph in report.spam:
+        click.echo(f"spam left out of {doc_id}: {paragraph[:60]}", err=True)
+    for doc_id, repair in report.repairs:
+        click.echo(f"repaired {doc_id} paragraph {repair.paragraph}: "
+                   f"{repair.before!r} -> {repair.after!r} (score {repair.score:.2f})", err=True)
+    click.echo(
+        f"{verb} {report.index_dir}: {report.documents} documents, {report.paragraphs} "
+        f"paragraphs, {len(report.skipped)} skipped, {len(report.spam)} spam removed, "
+        f"{len(report.repairs)} repaired, {report.seconds:.2f} s, "
+        f"{report.characters_per_second:,.0f} characters/s")
+
+
+@main.command("query")
+@click.argument("text")
+@_index_option
+@click.option("--page", type=click.IntRange(min=1), default=1)
+@click.option("--per-page", type=click.IntRange(min=1), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON the web API serves.")
+def query_command(text: str, index: Path | None, page: int, per_page: int | None,
+                  as_json: bool) -> None:
+    """Search the index and print the matching paragraphs."""
+    settings = _settings(index)
+    try:
+        searcher = Searcher(settings.index_dir, settings)
+        results = searcher.search(text, page=page, per_page=per_page)
+    except (IndexError_, QueryError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(results.to_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{results.total} paragraphs match ({results.took_ms:.1f} ms)")
+    for hit in results.hits:
+        where = "title" if hit.paragraph == 0 else f"paragraph {hit.paragraph}"
+        click.echo(click.style(f"\n{hit.title}", bold=True) + f"  [{hit.doc_id}, {where}]")
+        click.echo(_terminal_highlight(hit.highlight))
+
+
+def _terminal_highlight(highlight_html: str) -> str:
+    """Turn the library's escaped HTML into terminal text, marks in colour."""
+    import html
+
+    parts = highlight_html.replace(_MARK_CLOSE, _MARK_OPEN).split(_MARK_OPEN)
+    return "".join(click.style(html.unescape(p), fg="red", bold=True) if i % 2 else
+                   html.unescape(p) for i, p in enumerate(parts))
+
+
+@main.command("serve")
+@_index_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+def serve_command(index: Path | None, host: str, port: int) -> None:
+    """Serve the web pages and JSON API with a production WSGI server (waitress)."""
+    from web.serve import serve
+
+    settings = _settings(index)
+    serve(settings.index_dir, host=host, port=port)

@@ -1,0 +1,119 @@
+"""The analyzer contract: normalized terms, word positions, offsets into the original text."""
+
+from __future__ import annotations
+
+import opencc
+import pytest
+from whoosh.analysis import Token
+
+from search.analysis import (
+    ChineseWordTokenizer,
+    HanNgramTokenizer,
+    ScriptFolder,
+    analyze,
+    han_ngrams,
+    normalize,
+    words,
+)
+from tests.conftest import SEED
+
+
+def spans(text: str, **kwargs: object) -> list[tuple[str, str]]:
+    """(term, original text under the token's offsets) for each word."""
+    return [(w.term, text[w.start : w.end]) for w in words(text, **kwargs)]
+
+
+def test_seed_examples_segment_after_folding_to_simplified() -> None:
+    text = "奮力實施工業倍增計劃"
+    assert spans(text) == [("奋力", "奮力"), ("实施", "實施"), ("工业", "工業"),
+                           ("倍增", "倍增"), ("计划", "計劃")]
+    assert "施工" not in [w.term for w in words(text)]
+    assert spans("壓實責任") == [("压实", "壓實"), ("责任", "責任")]
+    assert spans("棗莊") == [("枣庄", "棗莊")]
+
+
+def test_normalization_width_case_and_script() -> None:
+    assert normalize("１９９８").text == "1998"
+    assert normalize("ＡＢＣ").text == "abc"
+    assert normalize("棗莊新聞網，ＯＫ！。").text == "枣庄新闻网,ok!。"
+
+
+def test_offsets_survive_a_length_changing_normalization() -> None:
+    # "İ" lower-cases to two characters: later offsets must still point at the original.
+    text = "İstanbul棗莊"
+    norm = normalize(text)
+    assert len(norm.text) == len(text) + 1
+    assert ("枣庄", "棗莊") in spans(text)
+    assert [text[w.start : w.end] for w in words(text) if w.term.startswith("i")] == ["İstanbul"]
+
+
+def test_latin_and_digits_stay_whole_without_stemming() -> None:
+    terms = [w.term for w in words("iPhone 2023 3.6.3 COVID-19 running")]
+    assert terms == ["iphone", "2023", "3.6.3", "covid-19", "running"]
+
+
+def test_punctuation_and_spaces_are_not_tokens() -> None:
+    assert [w.term for w in words("，。、！？ ,.!? “”")] == []
+
+
+def test_positions_count_words_and_parts_share_their_word_position() -> None:
+    tokens = list(words("中華人民共和國成立了"))
+    whole = [t for t in tokens if not t.part]
+    assert [t.position for t in whole] == list(range(len(whole)))
+    parts = [t for t in tokens if t.part]
+    assert {"人民", "共和国"} <= {t.term for t in parts}
+    word = next(t for t in whole if t.term == "中华人民共和国")
+    assert all(t.position == word.position for t in parts)
+
+
+def test_script_folder_matches_opencc_t2s_on_the_seed() -> None:
+    text = SEED.read_text(encoding="utf-8")
+    assert ScriptFolder().fold(text) == opencc.OpenCC("t2s").convert(text)
+
+
+def test_opencc_dictionaries_map_every_entry_to_the_same_length() -> None:
+    # The offset map relies on it; ScriptFolder skips any entry that would break it.
+    folder = ScriptFolder()
+    assert folder._phrases  # the phrase table was read
+    assert all(len(k) == len(v) for k, v in folder._phrases.items())
+
+
+def test_tokenizer_contract_positions_chars_mode_and_tokenize_false() -> None:
+    tokenizer = ChineseWordTokenizer()
+    text = "今天棗莊召開大會"
+    tokens = [(t.text, t.pos, t.startchar, t.endchar)
+              for t in tokenizer(text, positions=True, chars=True, start_pos=10, start_char=100)]
+    for term, _, start, end in tokens:
+        assert normalize(text[start - 100 : end - 100]).text == term
+    assert [pos for _, pos, _, _ in tokens] == list(range(10, 10 + len(tokens)))
+    # One Token object is reused, as Whoosh expects.
+    assert len({id(t) for t in tokenizer(text)}) == 1
+    whole = list(tokenizer("棗莊", tokenize=False))
+    assert [t.text for t in whole] == ["枣庄"]
+    indexed = [t.text for t in tokenizer("中華人民共和國", mode="index")]
+    queried = [t.text for t in tokenizer("中華人民共和國", mode="query")]
+    assert "人民" in indexed and queried == ["中华人民共和国"]
+    kept = [t.text for t in tokenizer("我的書", removestops=False)]
+    dropped = [t.text for t in tokenizer("我的書")]
+    assert "的" in kept and "的" not in dropped
+
+
+@pytest.mark.parametrize("tokenizer", [ChineseWordTokenizer(), HanNgramTokenizer()])
+def test_tokens_are_whoosh_tokens_with_original_offsets(tokenizer) -> None:  # noqa: ANN001
+    text = "強工興產"
+    for token in tokenizer(text, chars=True, keeporiginal=True):
+        assert isinstance(token, Token)
+        assert token.original == text[token.startchar : token.endchar]
+
+
+def test_ngrams_cover_every_substring_of_two_characters() -> None:
+    grams = {g for g, _ in han_ngrams(normalize("強工興產").text)}
+    assert grams == {"强", "工", "兴", "产", "强工", "工兴", "兴产"}
+
+
+def test_analyze_explains_both_fields_with_original_spans() -> None:
+    result = analyze("棗莊")
+    assert result["normalized"] == "枣庄"
+    fields = {(t["field"], t["term"], t["start"], t["end"]) for t in result["tokens"]}
+    assert ("words", "枣庄", 0, 2) in fields
+    assert ("ngrams", "枣庄", 0, 2) in fields

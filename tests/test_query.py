@@ -1,0 +1,255 @@
+"""Query semantics, ranking and highlighting on the seed article and simplified articles."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from search.config import load_settings
+from search.query import QueryError, Searcher, highlight, parse
+from tests.conftest import SEED_ID
+
+MARK_RE = re.compile(r"<mark>(.*?)</mark>")
+
+
+def marks(hit_html: str) -> list[str]:
+    return [html.unescape(m) for m in MARK_RE.findall(hit_html)]
+
+
+def plain(hit_html: str) -> str:
+    return html.unescape(hit_html.replace("<mark>", "").replace("</mark>", ""))
+
+
+def keys(page) -> list[tuple[str, int]]:  # noqa: ANN001
+    return [(h.doc_id, h.paragraph) for h in page.hits]
+
+
+@pytest.mark.parametrize(("simplified", "traditional"), [
+    ("枣庄", "棗莊"), ("工业", "工業"), ("强工", "強工"), ("锂电", "鋰電"), ("镇", "鎮"),
+    ("刘振江", "劉振江"), ('"招商引资"', '"招商引資"'), ("工业 -锂电", "工業 -鋰電"),
+])
+def test_either_script_gives_the_same_hits_in_the_same_order(searcher: Searcher, simplified: str,
+                                                             traditional: str) -> None:
+    s, t = searcher.search(simplified, per_page=50), searcher.search(traditional, per_page=50)
+    assert s.total > 0
+    assert keys(s) == keys(t)
+
+
+def test_simplified_query_finds_traditional_text_marked_in_its_own_script(
+        searcher: Searcher) -> None:
+    page = searcher.search("枣庄", per_page=50)
+    seed_hits = [h for h in page.hits if h.doc_id == SEED_ID]
+    assert seed_hits and all("棗莊" in marks(h.highlight) for h in seed_hits)
+    # ...and a traditional query finds the simplified article, marked in simplified.
+    page = searcher.search("棗莊鋰電")
+    assert keys(page)[0] == ("news/lidian", 1)  # the words together rank first
+    assert marks(page.hits[0].highlight) == ["枣庄锂电"]
+
+
+def test_unspaced_words_must_all_match_and_standing_together_ranks_first(
+        searcher: Searcher) -> None:
+    page = searcher.search("工业倍增计划", per_page=50)
+    assert page.total > 0
+    for hit in page.hits:
+        norm = plain(hit.text)
+        assert all(w in norm for w in ("工業", "倍增", "計劃"))
+    top = page.hits[0]
+    assert "工業倍增計劃" in marks(top.highlight)
+
+
+def test_substring_that_jieba_cuts_differently_is_found(searcher: Searcher) -> None:
+    page = searcher.search("强工", per_page=50)
+    assert page.total >= 4
+    assert all("強工" in marks(h.highlight) for h in page.hits)
+
+
+def test_single_character_is_found(searcher: Searcher) -> None:
+    page = searcher.search("鎮", per_page=50)
+    texts = [h.text for h in page.hits]
+    assert any("榴園鎮" in t for t in texts)
+    assert any(h.doc_id == "news/nongye" for h in page.hits)  # simplified 镇
+    assert all("鎮" in t or "镇" in t for t in texts)
+
+
+def test_whole_words_rank_above_matches_across_a_word_boundary(searcher: Searcher) -> None:
+    page = searcher.search("施工", per_page=50)
+    assert "施工圖" in page.hits[0].text
+    across = [i for i, h in enumerate(page.hits) if "施工圖" not in h.text]
+    assert across, "paragraphs with 施工 only inside 實施工業 are found too"
+    assert all("實施工業" in page.hits[i].text for i in across)
+    assert min(across) > 0
+
+
+def test_phrase_is_exact_contiguous_text(searcher: Searcher) -> None:
+    page = searcher.search('"招商引资"')
+    assert keys(page) == [(SEED_ID, 7)]
+    assert marks(page.hits[0].highlight) == ["招商引資"]
+    # The same characters out of order are not the phrase.
+    assert searcher.search('"引资招商"').total == 0
+    assert searcher.search('"工业倍增计划"').total == 3
+
+
+def test_byline_names_find_the_article(searcher: Searcher) -> None:
+    for name in ("劉振江", "刘振江"):
+        page = searcher.search(name)
+        assert (SEED_ID, 0) in keys(page)
+
+
+def test_title_only_query_finds_the_article(searcher: Searcher) -> None:
+    page = searcher.search("夯實舉措")
+    assert keys(page) == [(SEED_ID, 0)]
+    assert page.hits[0].title == "壓實責任 夯實舉措 奮力實施工業倍增計劃"
+
+
+def test_field_filters(searcher: Searcher) -> None:
+    titled = searcher.search("title:工业倍增", per_page=100)
+    assert titled.total == 9 and {h.doc_id for h in titled.hits} == {SEED_ID}
+    assert {h.doc_id for h in searcher.search("author:王明 枣庄").hits} == {"news/lidian"}
+    assert {h.doc_id for h in searcher.search("source:棗莊新聞網 锂电").hits} == {SEED_ID}
+    assert searcher.search("date:2023-04-19 枣庄").total > 0
+    in_range = searcher.search("date:2023-04..2023-05 枣庄", per_page=50)
+    assert {h.doc_id for h in in_range.hits} == {SEED_ID}
+    earlier = searcher.search("date:2022-01..2022-12 枣庄", per_page=50)
+    assert {h.doc_id for h in earlier.hits} == {"news/lidian"}
+    assert searcher.search("date:2023 枣庄").total == in_range.total
+
+
+def test_exclusion_or_and_parentheses(searcher: Searcher) -> None:
+    with_lidian = {h.paragraph for h in searcher.search("工业", per_page=50).hits
+                   if h.doc_id == SEED_ID}
+    without = searcher.search("工业 -锂电", per_page=50)
+    assert without.total > 0
+    assert all("鋰電" not in h.text for h in without.hits)
+    assert {h.paragraph for h in without.hits} < with_lidian
+    assert keys(searcher.search("工业 NOT 锂电", per_page=50)) == keys(without)
+    either = searcher.search("孙枝鸡 OR 马克思", per_page=50)
+    assert {h.doc_id for h in either.hits} == {SEED_ID, "news/nongye", "news/lidian"}
+    grouped = searcher.search("(孙枝鸡 OR 马克思) 孵化", per_page=50)
+    assert keys(grouped) == [(SEED_ID, 5)]  # paragraphs match, not whole articles
+
+
+def test_latin_words_and_versions(searcher: Searcher) -> None:
+    for q in ("iphone", "IPHONE", "ｉＰｈｏｎｅ", "covid-19", "3.6.3"):
+        assert keys(searcher.search(q)) == [("news/lidian", 3)], q
+    assert searcher.search("iphon").total == 0  # no stemming, no Latin substrings
+
+
+@pytest.mark.parametrize("query", ['"工业', "(工业", "工业)", "OR", "工业 OR", "OR 工业",
+                                   "NOT", "-", '""', "title:", "工业))((", "a:b:c 工业"])
+def test_malformed_input_is_read_leniently(searcher: Searcher, query: str) -> None:
+    try:
+        page = searcher.search(query)
+    except QueryError as e:
+        assert "\n" not in str(e) and str(e)
+    else:
+        assert page.total >= 0
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("foo:bar", "unknown field 'foo'"),
+    ("，。！？", "nothing to search for"),
+    ("工" * 10_000, "too long"),
+    ("date:2023-13-45", "not a real date"),
+    ("date:yesterday", "not a date"),
+    ("-工业", "only excludes"),
+])
+def test_refused_queries_say_why_in_one_line(searcher: Searcher, query: str,
+                                             message: str) -> None:
+    with pytest.raises(QueryError, match=message) as info:
+        searcher.search(query)
+    assert "\n" not in str(info.value)
+
+
+def test_too_many_terms_is_refused(index_dir) -> None:  # noqa: ANN001
+    searcher = Searcher(index_dir, load_settings({}, max_query_terms=20, max_query_length=1000))
+    with pytest.raises(QueryError, match="too broad"):
+        searcher.search("中华人民共和国国务院办公厅关于进一步加强工业经济运行的通知")
+
+
+def test_empty_query_returns_nothing(searcher: Searcher) -> None:
+    for q in ("", "   "):
+        page = searcher.search(q)
+        assert page.total == 0 and page.hits == []
+
+
+def test_paging_is_consistent_across_tiers(searcher: Searcher) -> None:
+    everything = keys(searcher.search("施工", per_page=50))
+    paged = []
+    for number in range(1, 5):
+        page = searcher.search("施工", page=number, per_page=2)
+        assert page.total == len(everything)
+        paged.extend(keys(page))
+    assert paged == everything[: len(paged)] and len(paged) == min(8, len(everything))
+
+
+def test_bad_page_arguments(searcher: Searcher) -> None:
+    for kwargs in ({"page": 0}, {"per_page": 0}, {"per_page": 100_000}):
+        with pytest.raises(ValueError):
+            searcher.search("工业", **kwargs)
+
+
+def test_results_carry_metadata(searcher: Searcher) -> None:
+    hit = searcher.search('"招商引资"').hits[0]
+    assert hit.title.startswith("壓實責任")
+    assert hit.source == "棗莊新聞網"
+    assert hit.published == "2023-04-19T09:39:36"
+    assert "劉振江" in hit.authors
+    assert hit.to_dict()["paragraph"] == 7
+
+
+# --- highlighting -----------------------------------------------------------------------------
+
+
+def test_adjacent_matches_merge_into_one_mark(searcher: Searcher) -> None:
+    page = searcher.search("工业倍增计划", per_page=50)
+    assert any("工業倍增計劃" in marks(h.highlight) for h in page.hits)
+    lidian = searcher.search("马克思").hits[0]
+    assert marks(lidian.highlight) == ["马克思"]
+
+
+def test_whole_match_is_marked_not_a_prefix() -> None:
+    assert marks(highlight("馬克思主義", ["马克思"])) == ["馬克思"]
+
+
+def test_highlight_escapes_everything_and_round_trips() -> None:
+    text = '<script>alert("棗莊")</script> & 棗莊 "x"'
+    out = highlight(text, ["枣庄"])
+    assert "<script>" not in out
+    assert plain(out) == text
+    assert marks(out) == ["棗莊", "棗莊"]
+
+
+def test_long_paragraph_is_cropped_around_the_densest_matches_at_sentence_ends() -> None:
+    sentences = [f"這是第{i}句沒有關鍵詞的話。" for i in range(30)]
+    sentences[20] = "棗莊的石榴很甜，棗莊人喜歡。"
+    text = "".join(sentences)
+    out = highlight(text, ["枣庄"], length=60)
+    excerpt = plain(out)
+    assert out.startswith("…") and out.endswith("…")
+    core = excerpt.strip("…")
+    assert core in text and len(core) <= 60
+    assert marks(out) == ["棗莊", "棗莊"]
+    assert core.endswith("。")  # cut at a sentence end
+    assert text[text.index(core) - 1] == "。"
+
+
+def test_article_highlighting(searcher: Searcher) -> None:
+    article = searcher.article(SEED_ID)
+    assert article is not None and len(article.paragraphs) == 8
+    marked = searcher.highlight_article(article, "枣庄")
+    assert len(marked) == 8
+    assert [plain(m) for m in marked] == article.paragraphs
+    assert "棗莊" in marks(marked[0])
+
+
+@pytest.mark.parametrize("doc_id", ["../etc/passwd", "/etc/passwd", "%2e%2e", "a\x00b",
+                                    "x" * 5000, "", "000_0c4e82e9c0ffe15d/../x"])
+def test_unknown_or_hostile_doc_ids_are_none(searcher: Searcher, doc_id: str) -> None:
+    assert searcher.article(doc_id) is None
+
+
+def test_parse_tree() -> None:
+    tree = parse('工业 -锂电 OR "招商 引资" title:枣庄')
+    assert repr(tree).startswith("Bool(op='or'")
