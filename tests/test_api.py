@@ -1,0 +1,378 @@
+"""The JSON API and its OpenAPI description, through Flask's test client, on real indexes."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from search.index import BuildReport, build
+from web import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+OPENAPI = json.loads((ROOT / "web" / "openapi.json").read_text(encoding="utf-8"))
+
+
+# --- fixtures (the shared seed index moves to conftest.py once there is one) ---------------------
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
+    """An index built from seeds/, once per session."""
+    return build([SEEDS], tmp_path_factory.mktemp("api-seed") / "index")
+
+
+@pytest.fixture(scope="module")
+def app(seed_index: BuildReport):
+    app = create_app({"TESTING": True, "INDEX_DIR": seed_index.index_dir})
+    yield app
+    app.extensions["zhsearch"].close()
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def seed_doc_id(client) -> str:
+    return client.get("/api/search?q=枣庄").get_json()["hits"][0]["doc_id"]
+
+
+# --- a small OpenAPI 3.0 schema checker (enough for the schemas in web/openapi.json) --------------
+
+
+def deref(node: dict[str, Any]) -> dict[str, Any]:
+    """Follow a local ``$ref`` (``#/components/...``) to the object it names."""
+    while "$ref" in node:
+        target: Any = OPENAPI
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def violations(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
+    """Every way ``value`` breaks ``schema`` (types, required, enum, minimum, items, extras)."""
+    schema = deref(schema)
+    if value is None:
+        return [] if schema.get("nullable") else [f"{where}: null"]
+    kind = schema.get("type")
+    checks = {
+        "object": lambda v: isinstance(v, dict),
+        "array": lambda v: isinstance(v, list),
+        "string": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+    }
+    if kind and not checks[kind](value):
+        return [f"{where}: {type(value).__name__} is not {kind}"]
+    problems = []
+    if "enum" in schema and value not in schema["enum"]:
+        problems.append(f"{where}: {value!r} not in {schema['enum']}")
+    if "minimum" in schema and value < schema["minimum"]:
+        problems.append(f"{where}: {value} < {schema['minimum']}")
+    if kind == "object":
+        properties = schema.get("properties", {})
+        problems += [f"{where}: missing {key}" for key in schema.get("required", [])
+                     if key not in value]
+        if schema.get("additionalProperties") is False:
+            problems += [f"{where}: unexpected {key}" for key in value if key not in properties]
+        for key, item in value.items():
+            if key in properties:
+                problems += violations(item, properties[key], f"{where}.{key}")
+    if kind == "array":
+        for number, item in enumerate(value):
+            problems += violations(item, schema.get("items", {}), f"{where}[{number}]")
+    return problems
+
+
+def check_against_openapi(path_template: str, response) -> None:
+    """Assert that a response is documented (status, media type) and matches its schema."""
+    operation = OPENAPI["paths"][path_template]["get"]
+    documented = operation["responses"].get(str(response.status_code))
+    assert documented, f"{response.status_code} is not documented for {path_template}"
+    content = deref(documented)["content"]
+    assert response.mimetype in content, (path_template, response.mimetype)
+    if response.mimetype == "application/json":
+        schema = content["application/json"]["schema"]
+        assert violations(response.get_json(), schema) == []
+
+
+# --- the error shape --------------------------------------------------------------------------
+
+
+def test_every_api_error_has_the_one_shape(client, tmp_path: Path) -> None:
+    no_index = create_app({"TESTING": True, "INDEX_DIR": tmp_path / "none"})
+    responses = [
+        ("bad_parameter", 400, client.get("/api/search?q=枣庄&page=0")),
+        ("bad_query", 400, client.get("/api/search", query_string={"q": "工业" * 300})),
+        ("not_found", 404, client.get("/api/doc/no-such-article")),
+        ("not_found", 404, client.get("/api/no/such/endpoint")),
+        ("method_not_allowed", 405, client.post("/api/search?q=枣庄")),
+        ("no_index", 503, no_index.test_client().get("/healthz")),
+    ]
+    for code, status, response in responses:
+        assert response.status_code == status
+        assert response.mimetype == "application/json"
+        body = response.get_json()
+        assert list(body) == ["error"]
+        assert sorted(body["error"]) == ["code", "message"]
+        assert body["error"]["code"] == code
+        message = body["error"]["message"]
+        assert isinstance(message, str) and message and "\n" not in message
+        assert "Traceback" not in message
+
+
+# --- /api/search ------------------------------------------------------------------------------
+
+
+def test_search_answers_with_the_documented_fields(client) -> None:
+    response = client.get("/api/search?q=枣庄")
+    assert response.status_code == 200
+    check_against_openapi("/api/search", response)
+    body = response.get_json()
+    assert list(body) == ["query", "total", "page", "per_page", "took_ms", "hits"]
+    assert body["query"] == "枣庄" and body["page"] == 1 and body["per_page"] == 10
+    assert body["total"] >= len(body["hits"]) > 0
+    for hit in body["hits"]:
+        assert "<mark>棗莊</mark>" in hit["highlight"]
+        assert hit["source"] == "棗莊新聞網"
+        assert hit["published"] == "2023-04-19T09:39:36"
+        # The highlight is the escaped original text (or an excerpt of it) plus <mark> tags.
+        plain = html.unescape(re.sub(r"</?mark>", "", hit["highlight"]))
+        for piece in plain.split("…"):
+            assert piece in hit["text"]
+    scores = [hit["score"] for hit in body["hits"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_search_reads_both_scripts_alike(client) -> None:
+    def hits(query: str) -> list[tuple[str, int]]:
+        body = client.get("/api/search", query_string={"q": query}).get_json()
+        return [(hit["doc_id"], hit["paragraph"]) for hit in body["hits"]]
+
+    assert hits("工业倍增计划") == hits("工業倍增計劃") != []
+    assert hits("枣庄") == hits("棗莊") != []
+
+
+def test_hit_url_opens_the_article_at_its_paragraph(client) -> None:
+    body = client.get("/api/search?q=锂电").get_json()
+    for hit in body["hits"]:
+        path, _, anchor = hit["url"].partition("#")
+        assert path.startswith(f"/doc/{hit['doc_id']}?q=")
+        assert anchor == (f"p{hit['paragraph']}" if hit["paragraph"] else "")
+        page = client.get(path).get_data(as_text=True)
+        assert f'id="p{hit["paragraph"]}"' in page
+
+
+def test_paging_splits_the_same_result_list(client) -> None:
+    everything = client.get("/api/search?q=工业&per_page=100").get_json()
+    assert everything["total"] >= 4
+    keys = [(hit["doc_id"], hit["paragraph"]) for hit in everything["hits"]]
+    first = client.get("/api/search?q=工业&per_page=2").get_json()
+    second = client.get("/api/search?q=工业&per_page=2&page=2").get_json()
+    assert first["total"] == second["total"] == everything["total"]
+    assert [(h["doc_id"], h["paragraph"]) for h in first["hits"] + second["hits"]] == keys[:4]
+    past_the_end = client.get("/api/search?q=工业&page=9999").get_json()
+    assert past_the_end["hits"] == [] and past_the_end["total"] == everything["total"]
+
+
+@pytest.mark.parametrize(
+    "query_string",
+    ["page=0", "page=-1", "page=abc", "page=1.5", "page=1_0", "page=%201", "page=１",
+     "page=99999999999999999999", "page=10001",
+     "per_page=0", "per_page=101", "per_page=100000", "per_page=ten"],
+)
+def test_bad_paging_parameters_get_400(client, query_string: str) -> None:
+    response = client.get(f"/api/search?q=枣庄&{query_string}")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "bad_parameter"
+    assert error["message"].startswith(query_string.split("=")[0] + " must be")
+    check_against_openapi("/api/search", response)
+
+
+@pytest.mark.parametrize("query", ["工业" * 101, "x" * 10_000])
+def test_overlong_query_is_refused_with_400(client, query: str) -> None:
+    response = client.get("/api/search", query_string={"q": query})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "bad_query"
+
+
+def test_empty_query_returns_nothing(client) -> None:
+    for url in ("/api/search", "/api/search?q=", "/api/search?q=%20%20"):
+        body = client.get(url).get_json()
+        assert body["total"] == 0 and body["hits"] == []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    query=st.text(max_size=40),
+    page=st.one_of(st.none(), st.text(max_size=6), st.integers(-5, 20_000).map(str)),
+    per_page=st.one_of(st.none(), st.text(max_size=6), st.integers(-5, 200).map(str)),
+)
+def test_no_input_makes_the_search_fail(app, query: str, page, per_page) -> None:
+    args = {"q": query, "page": page, "per_page": per_page}
+    response = app.test_client().get(
+        "/api/search", query_string={k: v for k, v in args.items() if v is not None}
+    )
+    assert response.status_code in (200, 400)
+    check_against_openapi("/api/search", response)
+
+
+# --- /api/doc ---------------------------------------------------------------------------------
+
+
+def test_doc_returns_the_article(client, seed_doc_id: str) -> None:
+    response = client.get(f"/api/doc/{seed_doc_id}")
+    assert response.status_code == 200
+    check_against_openapi("/api/doc/{doc_id}", response)
+    article = response.get_json()
+    assert article["doc_id"] == seed_doc_id
+    assert article["title"] == "壓實責任 夯實舉措 奮力實施工業倍增計劃"
+    assert "劉振江" in article["authors"] and "徐曉偉" in article["editors"]
+    assert len(article["paragraphs"]) == 8
+    assert not any("先锋影音" in p for p in article["paragraphs"])
+
+
+@pytest.mark.parametrize(
+    "doc_id",
+    ["no-such-article", "..", "%2e%2e", "%2E%2E/%2e%2e/etc/passwd", "../../etc/passwd", "a/b",
+     "%00", "x%00y", "x" * 5000, "000_0c4e82e9c0ffe15d%00"],
+)
+def test_unknown_or_hostile_doc_id_gets_404(client, doc_id: str) -> None:
+    response = client.get(f"/api/doc/{doc_id}")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+
+
+# --- /api/analyze -----------------------------------------------------------------------------
+
+
+def test_analyze_shows_normalization_and_spans_into_the_original(client) -> None:
+    text = "棗莊ＡＢＣ工業倍增"
+    response = client.get("/api/analyze", query_string={"text": text})
+    assert response.status_code == 200
+    check_against_openapi("/api/analyze", response)
+    body = response.get_json()
+    assert body["text"] == text
+    assert body["normalized"] == "枣庄abc工业倍增"
+    words = {token["term"]: token for token in body["tokens"] if token["field"] == "words"}
+    assert {"枣庄", "abc", "工业"} <= set(words)
+    assert text[words["枣庄"]["start"]:words["枣庄"]["end"]] == "棗莊"
+    assert text[words["abc"]["start"]:words["abc"]["end"]] == "ＡＢＣ"
+    for token in body["tokens"]:
+        assert 0 <= token["start"] < token["end"] <= len(text)
+
+
+def test_analyze_without_text_is_empty_and_overlong_text_is_refused(client) -> None:
+    empty = client.get("/api/analyze").get_json()
+    assert empty["normalized"] == "" and empty["tokens"] == []
+    response = client.get("/api/analyze", query_string={"text": "字" * 5001})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "bad_parameter"
+    check_against_openapi("/api/analyze", response)
+
+
+# --- /healthz ---------------------------------------------------------------------------------
+
+
+def test_healthz_reports_the_index(client, seed_index: BuildReport) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    check_against_openapi("/healthz", response)
+    body = response.get_json()
+    assert body["documents"] == seed_index.documents == 1
+    assert body["paragraphs"] == seed_index.paragraphs
+    assert datetime.fromisoformat(body["built_at"]).year >= 2024
+
+
+def test_no_index_gives_503_until_one_is_built_without_restart(tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    app = create_app({"TESTING": True, "INDEX_DIR": index_dir})
+    try:
+        client = app.test_client()
+        for url in ("/healthz", "/api/search?q=枣庄", "/api/doc/anything"):
+            response = client.get(url)
+            assert response.status_code == 503, url
+            assert response.get_json()["error"]["code"] == "no_index"
+            assert response.headers["Retry-After"]
+        check_against_openapi("/healthz", client.get("/healthz"))
+        # Analysis needs no index.
+        assert client.get("/api/analyze?text=枣庄").status_code == 200
+
+        report = build([SEEDS], index_dir)
+        health = client.get("/healthz")
+        assert health.status_code == 200
+        assert health.get_json()["paragraphs"] == report.paragraphs
+        assert client.get("/api/search?q=枣庄").get_json()["total"] > 0
+    finally:
+        app.extensions["zhsearch"].close()
+
+
+# --- methods, unknown paths, headers ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
+@pytest.mark.parametrize("url", ["/api/search", "/api/doc/x", "/api/analyze", "/healthz"])
+def test_other_methods_get_405_json(client, method: str, url: str) -> None:
+    response = getattr(client, method)(url)
+    assert response.status_code == 405
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in response.headers["Allow"]
+
+
+def test_json_responses_carry_the_security_headers(client) -> None:
+    for url in ("/api/search?q=枣庄", "/api/nope", "/healthz"):
+        response = client.get(url)
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+# --- the OpenAPI file -------------------------------------------------------------------------
+
+
+def test_openapi_is_served_and_describes_every_route(app, client) -> None:
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    assert response.get_json() == OPENAPI
+    assert OPENAPI["openapi"].startswith("3.0.")
+    routes = {
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+    }
+    assert routes == set(OPENAPI["paths"])
+    for path, item in OPENAPI["paths"].items():
+        assert set(item) == {"get"}, path
+        for status, documented in item["get"]["responses"].items():
+            content = deref(documented)["content"]
+            if path.startswith("/api/") or path == "/healthz":
+                assert "application/json" in content, (path, status)
+                if not status.startswith("2"):
+                    assert content["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/Error"
+                    }
+
+
+def test_openapi_refs_all_resolve() -> None:
+    refs = re.findall(r'"\$ref": "([^"]+)"', json.dumps(OPENAPI))
+    assert refs
+    for ref in refs:
+        assert deref({"$ref": ref})
+
+
+def test_openapi_error_example_matches_a_real_error(client) -> None:
+    example = OPENAPI["components"]["schemas"]["Error"]["example"]
+    real = client.get("/api/search?q=x&page=0").get_json()
+    assert real == example
