@@ -30,7 +30,15 @@ from whoosh import index as whoosh_index
 from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
 
 from search.analysis import load_user_dict, ngram_analyzer, word_analyzer
-from search.documents import Document, Repair, Skipped, iter_documents, list_sources, read_document
+from search.documents import (
+    Document,
+    DocumentError,
+    Repair,
+    Skipped,
+    iter_documents,
+    list_sources,
+    read_document,
+)
 
 CURRENT = "CURRENT"
 BUILDS = "builds"
@@ -171,6 +179,14 @@ def _check_folder(index_dir: Path) -> None:
                             f"({', '.join(foreign[:3])}); choose an empty or new folder")
 
 
+def _listing(sources: Sequence[Path]) -> list[tuple[Path, str]]:
+    """The articles under ``sources``; a missing source folder is an :class:`IndexUnusable`."""
+    try:
+        return list_sources(sources)
+    except DocumentError as e:
+        raise IndexUnusable(str(e)) from None
+
+
 @contextmanager
 def _locked(index_dir: Path) -> Iterator[None]:
     """Hold the index's write lock; refuse at once if another build or update has it."""
@@ -232,6 +248,7 @@ def build(sources: Sequence[Path], index_dir: Path, *, procs: int | None = None,
     index_dir = Path(index_dir)
     sources = [Path(s) for s in sources]
     _check_folder(index_dir)
+    total = len(_listing(sources))
     load_user_dict(user_dict)
     procs = procs or os.cpu_count() or 1
     report = BuildReport(index_dir=index_dir)
@@ -247,7 +264,7 @@ def build(sources: Sequence[Path], index_dir: Path, *, procs: int | None = None,
             else:
                 writer = ix.writer(limitmb=_WRITER_LIMIT_MB)
             try:
-                for item in _with_progress(iter_documents(sources), sources, progress):
+                for item in _with_progress(iter_documents(sources), total, progress):
                     if isinstance(item, Skipped):
                         report.skipped.append(item)
                         continue
@@ -285,6 +302,7 @@ def update(sources: Sequence[Path], index_dir: Path, *, user_dict: Path | None =
     sources = [Path(s) for s in sources]
     load_user_dict(user_dict)
     report = BuildReport(index_dir=index_dir)
+    listing = _listing(sources)
     with _locked(index_dir):
         build_dir = current_build(index_dir)
         ix = whoosh_index.open_dir(build_dir)
@@ -293,11 +311,8 @@ def update(sources: Sequence[Path], index_dir: Path, *, user_dict: Path | None =
                        for fields in searcher.documents(paragraph=0)}
         writer = ix.writer(limitmb=_WRITER_LIMIT_MB)
         try:
-            listed = set()
-            for path, doc_id in list_sources(sources):
-                if doc_id in listed:
-                    continue
-                listed.add(doc_id)
+            listed = {doc_id for _, doc_id in listing}
+            for path, doc_id in listing:
                 try:
                     digest = hashlib.sha256(path.read_bytes()).hexdigest()
                 except OSError as e:
@@ -334,14 +349,13 @@ def update(sources: Sequence[Path], index_dir: Path, *, user_dict: Path | None =
     return report
 
 
-def _with_progress(items: Iterator[Document | Skipped], sources: Sequence[Path],
+def _with_progress(items: Iterator[Document | Skipped], total: int,
                    progress: bool) -> Iterator[Document | Skipped]:
     if not progress:
         yield from items
         return
     from tqdm import tqdm
 
-    total = len(list_sources(sources))
     with tqdm(total=total, unit="doc", desc="indexing", leave=False) as bar:
         for item in items:
             bar.update(1)
