@@ -5,6 +5,12 @@ from __future__ import annotations
 import html
 import json
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -376,3 +382,44 @@ def test_openapi_error_example_matches_a_real_error(client) -> None:
     example = OPENAPI["components"]["schemas"]["Error"]["example"]
     real = client.get("/api/search?q=x&page=0").get_json()
     assert real == example
+
+
+# --- serving ----------------------------------------------------------------------------------
+
+
+def test_serve_runs_waitress_and_prints_the_url(seed_index: BuildReport) -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = (
+        "import sys; from pathlib import Path; from web.serve import serve; "
+        "serve(Path(sys.argv[1]), '127.0.0.1', int(sys.argv[2]))"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(seed_index.index_dir), str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:  # the index is opened before the URL is printed
+            lines.append(line)
+            if url in line:
+                break
+        assert any(url in line for line in lines), lines
+        body = None
+        deadline = time.monotonic() + 30
+        while body is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url + "healthz", timeout=5) as response:
+                    assert response.headers["Server"] == "waitress"
+                    body = json.load(response)
+            except urllib.error.URLError:
+                time.sleep(0.2)
+        assert body is not None and body["paragraphs"] == seed_index.paragraphs
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()

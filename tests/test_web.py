@@ -266,6 +266,10 @@ def test_article_page_shows_metadata_and_every_paragraph(client, seed_doc_id: st
     for name in article["authors"] + article["editors"] + [article["source"]]:
         assert name in page
     assert '<time datetime="2023-04-19T09:39:36">2023-04-19 09:39</time>' in page
+    byline = re.search(r'<details class="byline">(.*?)</details>', page, re.S)
+    assert byline and article["byline"]
+    for line in article["byline"]:
+        assert f"<p>{line}</p>" in html.unescape(byline.group(1))
     for number, text in enumerate(article["paragraphs"], 1):
         shown = re.search(rf'<p id="p{number}">.*?</a>(.*?)</p>', page, re.S)
         assert shown, f"paragraph {number} missing"
