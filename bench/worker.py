@@ -1,0 +1,136 @@
+"""One measurement in a fresh process, so stacks cannot share caches, memory or jieba state.
+
+Used by the harness (``bench.run``) as ``python -m bench.worker COMMAND ...``; prints one JSON
+object on stdout:
+
+* ``build STACK WORKDIR SOURCE...``: build seconds, counts, index bytes, peak memory;
+* ``query STACK WORKDIR QUERIES ROUNDS``: per-query latencies and results in both scripts;
+* ``floor SOURCE ROUNDS``: analysis alone (jieba, OpenCC t2s, both) on one core.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from bench.common import read_paragraphs, tree_size
+from bench.memory import PeakMemory
+from bench.queries import load
+from bench.stacks import StackUnavailable, load_stack
+
+# Snippets kept per result in the JSON (enough to show highlighting in the report).
+KEPT_SNIPPETS = 1
+
+
+def _load_jieba() -> float:
+    """Load jieba's dictionary before any clock starts; return how long it took."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    start = time.perf_counter()
+    jieba.initialize()
+    return time.perf_counter() - start
+
+
+def build(stack_name: str, workdir: Path, sources: list[Path]) -> dict:
+    """Build one index and measure it."""
+    jieba_seconds = _load_jieba()
+    stack = load_stack(stack_name)
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        counts = stack.build(sources, workdir)
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, **counts, "index_bytes": tree_size(workdir),
+            "peak_rss_bytes": memory.peak_bytes, "jieba_init_seconds": jieba_seconds}
+
+
+def query(stack_name: str, workdir: Path, query_file: Path, rounds: int) -> dict:
+    """Answer every query in both scripts ``rounds`` times; record latencies and results."""
+    queries, known_items = load(query_file)
+    _load_jieba()
+    stack = load_stack(stack_name)
+    start = time.perf_counter()
+    stack.open(workdir)
+    open_seconds = time.perf_counter() - start
+    for warm_up in queries[:5]:
+        stack.search(warm_up.simplified)
+    latencies: dict[str, list[list[float]]] = {"simplified": [], "traditional": []}
+    results: dict[str, list[list[list[str]]]] = {"simplified": [], "traditional": []}
+    for round_number in range(rounds):
+        for script in latencies:
+            latencies[script].append([])
+        for item in queries:
+            for script in ("simplified", "traditional"):
+                text = getattr(item, script)
+                start = time.perf_counter()
+                hits = stack.search(text, 10)
+                latencies[script][-1].append((time.perf_counter() - start) * 1000)
+                if round_number == 0:
+                    results[script].append([[key, snippet] for key, snippet in hits])
+    known = {script: [[key for key, _ in stack.search(getattr(item, script), 10)]
+                      for item in known_items]
+             for script in ("simplified", "traditional")}
+    stack.close()
+    return {"open_seconds": open_seconds, "latency_ms": latencies, "results": results,
+            "known_item_results": known}
+
+
+def floor(sources: list[Path], rounds: int) -> dict:
+    """Characters per second of the analysis alone, pinned to one core."""
+    import jieba
+    import opencc
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    _load_jieba()
+    t2s = opencc.OpenCC("t2s").convert
+    texts = [para.text for para in read_paragraphs(sources)]
+    characters = sum(len(text) for text in texts)
+    steps = {
+        "jieba search mode": lambda text: list(jieba.cut_for_search(text)),
+        "OpenCC t2s": t2s,
+        "t2s then jieba search mode": lambda text: list(jieba.cut_for_search(t2s(text))),
+    }
+    seconds: dict[str, list[float]] = {}
+    for name, step in steps.items():
+        seconds[name] = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for text in texts:
+                step(text)
+            seconds[name].append(time.perf_counter() - start)
+    return {"characters": characters, "paragraphs": len(texts), "seconds": seconds}
+
+
+def main(argv: list[str]) -> None:
+    """Dispatch one worker command and print its JSON result."""
+    command, *args = argv
+    # Libraries may print progress; keep stdout for the one JSON result.
+    real_stdout, sys.stdout = sys.stdout, sys.stderr
+    try:
+        result = _run(command, args)
+    except StackUnavailable as error:
+        raise SystemExit(f"unavailable: {error}") from None
+    finally:
+        sys.stdout = real_stdout
+    json.dump(result, sys.stdout, ensure_ascii=False)
+
+
+def _run(command: str, args: list[str]) -> dict:
+    if command == "build":
+        result = build(args[0], Path(args[1]), [Path(a) for a in args[2:]])
+    elif command == "query":
+        result = query(args[0], Path(args[1]), Path(args[2]), int(args[3]))
+    elif command == "floor":
+        result = floor([Path(a) for a in args[:-1]], int(args[-1]))
+    else:
+        raise SystemExit(f"unknown worker command {command!r}")
+    return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
