@@ -326,6 +326,36 @@ def test_no_index_gives_503_until_one_is_built_without_restart(tmp_path: Path) -
         app.extensions["zhsearch"].close()
 
 
+def test_a_rebuilt_index_is_served_without_restart(tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    build([SEEDS], index_dir)
+    app = create_app({"TESTING": True, "INDEX_DIR": index_dir})
+    try:
+        client = app.test_client()
+        assert client.get("/api/search?q=鄂尔多斯").get_json()["total"] == 0
+        article = "鄂尔多斯新闻\n\n鄂尔多斯的工业园区开工。\n"
+        (extra / "new.txt").write_text(article, encoding="utf-8")
+        # Build folders are named to the second (search/index.py): two builds in one second
+        # collide, so wait for the next second. Remove once build names are unique.
+        time.sleep(1.0 - time.time() % 1.0 + 0.01)
+        build([SEEDS, extra], index_dir)
+        deadline = time.monotonic() + 10
+        while True:  # the searcher checks for a new build every fraction of a second
+            health = client.get("/healthz")
+            assert health.status_code == 200
+            if health.get_json()["documents"] == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert health.get_json()["documents"] == 2
+        hits = client.get("/api/search?q=鄂尔多斯").get_json()["hits"]
+        assert {hit["doc_id"] for hit in hits} == {"new"}
+        assert client.get("/doc/new").status_code == 200
+    finally:
+        app.extensions["zhsearch"].close()
+
+
 # --- methods, unknown paths, headers ----------------------------------------------------------
 
 
