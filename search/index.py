@@ -19,9 +19,11 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -188,8 +190,8 @@ def _listing(sources: Sequence[Path]) -> list[tuple[Path, str]]:
 
 
 @contextmanager
-def _locked(index_dir: Path) -> Iterator[None]:
-    """Hold the index's write lock; refuse at once if another build or update has it."""
+def _locked(index_dir: Path) -> Iterator[int]:
+    """Hold the index's write lock (yields its file descriptor); refuse if another holds it."""
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
         handle = open(index_dir / LOCK, "a+")
@@ -201,7 +203,25 @@ def _locked(index_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             raise IndexBusy(f"another build or update is running on {index_dir}; "
                             "try again when it has finished") from None
-        yield
+        yield handle.fileno()
+
+
+def _unwritable(index_dir: Path, error: OSError) -> IndexUnusable:
+    reason = error.strerror or str(error)
+    return IndexUnusable(f"cannot write to the index folder {index_dir}: {reason}; "
+                         "the live index is unchanged")
+
+
+def _new_build_dir(index_dir: Path) -> Path:
+    """Create the folder of a new build, after checking that ``CURRENT`` can be replaced."""
+    probe = index_dir / (CURRENT + ".tmp")
+    probe.touch()
+    probe.unlink()
+    # Microseconds and the pid keep names unique: two builds may start within one second.
+    name = datetime.now().strftime(f"%Y%m%d-%H%M%S-%f-{os.getpid()}")
+    build_dir = index_dir / BUILDS / name
+    build_dir.mkdir(parents=True)
+    return build_dir
 
 
 def _switch(index_dir: Path, build_dir: Path) -> None:
@@ -252,42 +272,128 @@ def build(sources: Sequence[Path], index_dir: Path, *, procs: int | None = None,
     load_user_dict(user_dict)
     procs = procs or os.cpu_count() or 1
     report = BuildReport(index_dir=index_dir)
-    with _locked(index_dir):
+    with _locked(index_dir) as lock:
         previous = (index_dir / CURRENT).read_text().strip() if (index_dir / CURRENT).exists() \
             else ""
-        build_dir = index_dir / BUILDS / datetime.now().strftime(f"%Y%m%d-%H%M%S-{os.getpid()}")
-        build_dir.mkdir(parents=True)
         try:
-            ix = whoosh_index.create_in(build_dir, make_schema())
-            if procs > 1:
-                writer = ix.writer(procs=procs, multisegment=True, limitmb=_WRITER_LIMIT_MB)
-            else:
-                writer = ix.writer(limitmb=_WRITER_LIMIT_MB)
-            try:
-                for item in _with_progress(iter_documents(sources), total, progress):
-                    if isinstance(item, Skipped):
-                        report.skipped.append(item)
-                        continue
-                    report.count(item)
-                    for record in records(item):
-                        writer.add_document(**record)
-                if report.documents == 0:
-                    raise IndexUnusable(
-                        f"nothing to index: no readable .txt article under "
-                        f"{', '.join(map(str, sources))} ({len(report.skipped)} skipped)")
-            except BaseException:
-                writer.cancel()
-                raise
-            writer.commit()
-            built_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            _write_info(build_dir, report.documents, report.paragraphs, sources, built_at)
-        except BaseException:
+            build_dir = _new_build_dir(index_dir)
+        except OSError as e:
+            raise _unwritable(index_dir, e) from None
+        try:
+            _write_build(build_dir, sources, total, procs, progress, lock, report)
+        except BaseException as e:
             shutil.rmtree(build_dir, ignore_errors=True)
+            if isinstance(e, OSError):
+                raise _unwritable(index_dir, e) from None
             raise
-        _switch(index_dir, build_dir)
+        try:
+            _switch(index_dir, build_dir)
+        except OSError as e:  # CURRENT was not replaced: the new build is of no use
+            shutil.rmtree(build_dir, ignore_errors=True)
+            raise _unwritable(index_dir, e) from None
         _prune(index_dir, keep={build_dir.name, Path(previous).name})
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _write_build(build_dir: Path, sources: Sequence[Path], total: int, procs: int,
+                 progress: bool, lock: int, report: BuildReport) -> None:
+    """Write every document into a new Whoosh index in ``build_dir`` and check it is whole."""
+    ix = whoosh_index.create_in(build_dir, make_schema())
+    added = 0
+    with _workers.guarding(lock if procs > 1 else None):
+        if procs > 1:
+            writer = ix.writer(procs=procs, multisegment=True, limitmb=_WRITER_LIMIT_MB)
+        else:
+            writer = ix.writer(limitmb=_WRITER_LIMIT_MB)
+        try:
+            for item in _with_progress(iter_documents(sources), total, progress):
+                if isinstance(item, Skipped):
+                    report.skipped.append(item)
+                    continue
+                report.count(item)
+                for record in records(item):
+                    writer.add_document(**record)
+                    added += 1
+            if report.documents == 0:
+                raise IndexUnusable(
+                    f"nothing to index: no readable .txt article under "
+                    f"{', '.join(map(str, sources))}{_skipped_note(report.skipped)}")
+            writer.commit()
+        except BaseException:
+            _workers.stop(writer)
+            with suppress(Exception):  # the first error is the one to report
+                writer.cancel()
+            raise
+    # Whoosh's parallel writer leaves out, without a word, the part of a worker that died.
+    if ix.doc_count() != added:
+        raise IndexUnusable(f"the build in {build_dir} is incomplete ({ix.doc_count()} of "
+                            f"{added} records): an indexing worker failed")
+    built_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    _write_info(build_dir, report.documents, report.paragraphs, sources, built_at)
+
+
+def _skipped_note(skipped: list[Skipped]) -> str:
+    if not skipped:
+        return ""
+    first = skipped[0]
+    return f" ({len(skipped)} skipped; {first.path.name}: {first.reason})"
+
+
+class _WorkerGuard:
+    """Ties the forked workers of Whoosh's parallel writer to the build that started them.
+
+    Forked workers share the build's lock. Killed with SIGKILL, a build would leave them blocked
+    on their job queue for ever, holding the lock, and every later build would be refused. So,
+    while a build runs, a forked worker closes its copy of the lock, leaves Ctrl-C to the build
+    (which stops it), and exits as soon as the build process is gone.
+    """
+
+    def __init__(self) -> None:
+        self.locks: set[int] = set()
+        self.build_pid = 0
+
+    @contextmanager
+    def guarding(self, lock: int | None) -> Iterator[None]:
+        if lock is None:
+            yield
+            return
+        self.build_pid = os.getpid()
+        self.locks.add(lock)
+        try:
+            yield
+        finally:
+            self.locks.discard(lock)
+
+    def after_fork_in_child(self) -> None:
+        if not self.locks:
+            return
+        for fd in self.locks:
+            with suppress(OSError):
+                os.close(fd)
+        self.locks = set()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        build_pid = self.build_pid
+
+        def exit_with_the_build() -> None:
+            while os.getppid() == build_pid:
+                time.sleep(0.2)
+            os._exit(1)
+
+        threading.Thread(target=exit_with_the_build, daemon=True).start()
+
+    @staticmethod
+    def stop(writer: object) -> None:
+        """Stop a writer's workers now: Whoosh's cancel() cannot reach forked ones."""
+        tasks = getattr(writer, "tasks", [])
+        for task in tasks:
+            task.terminate()
+        for task in tasks:
+            task.join()
+
+
+_workers = _WorkerGuard()
+os.register_at_fork(after_in_child=_workers.after_fork_in_child)
 
 
 def update(sources: Sequence[Path], index_dir: Path, *, user_dict: Path | None = None
@@ -303,50 +409,60 @@ def update(sources: Sequence[Path], index_dir: Path, *, user_dict: Path | None =
     load_user_dict(user_dict)
     report = BuildReport(index_dir=index_dir)
     listing = _listing(sources)
+    current_build(index_dir)  # no index here: say so before creating a lock file in the folder
     with _locked(index_dir):
-        build_dir = current_build(index_dir)
-        ix = whoosh_index.open_dir(build_dir)
-        with ix.searcher() as searcher:
-            indexed = {fields["doc_id"]: fields["meta"]["content_hash"]
-                       for fields in searcher.documents(paragraph=0)}
-        writer = ix.writer(limitmb=_WRITER_LIMIT_MB)
         try:
-            listed = {doc_id for _, doc_id in listing}
-            for path, doc_id in listing:
-                try:
-                    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                except OSError as e:
-                    report.skipped.append(Skipped(path, f"unreadable: {e.strerror}"))
-                    continue
-                if indexed.get(doc_id) == digest:
-                    continue
-                try:
-                    doc = read_document(path, doc_id)
-                except Exception as e:  # noqa: BLE001 - one bad file never stops an update
-                    report.skipped.append(Skipped(path, str(e)))
-                    continue
-                (report.changed if doc_id in indexed else report.added).append(doc_id)
-                writer.delete_by_term("doc_id", doc_id)
-                report.count(doc)
-                for record in records(doc):
-                    writer.add_document(**record)
-            for doc_id in sorted(set(indexed) - listed):
-                report.removed.append(doc_id)
-                writer.delete_by_term("doc_id", doc_id)
-        except BaseException:
-            writer.cancel()
-            raise
-        if report.added or report.changed or report.removed:
-            writer.commit()
-            with ix.searcher() as searcher:
-                documents = sum(1 for _ in searcher.document_numbers(paragraph=0))
-                paragraphs = searcher.doc_count() - documents
-            built_at = str(build_info(build_dir).get("built_at", ""))
-            _write_info(build_dir, documents, paragraphs, sources, built_at)
-        else:
-            writer.cancel()
+            _update_build(current_build(index_dir), listing, sources, report)
+        except OSError as e:
+            raise _unwritable(index_dir, e) from None
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _update_build(build_dir: Path, listing: list[tuple[Path, str]], sources: Sequence[Path],
+                  report: BuildReport) -> None:
+    """Apply the added, changed and removed documents of ``listing`` to the build in place."""
+    ix = whoosh_index.open_dir(build_dir)
+    with ix.searcher() as searcher:
+        indexed = {fields["doc_id"]: fields["meta"]["content_hash"]
+                   for fields in searcher.documents(paragraph=0)}
+    writer = ix.writer(limitmb=_WRITER_LIMIT_MB)
+    listed = {doc_id for _, doc_id in listing}
+    try:
+        for path, doc_id in listing:
+            try:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError as e:
+                report.skipped.append(Skipped(path, f"unreadable: {e.strerror}"))
+                continue
+            if indexed.get(doc_id) == digest:
+                continue
+            try:
+                doc = read_document(path, doc_id)
+            except Exception as e:  # noqa: BLE001 - one bad file never stops an update
+                report.skipped.append(Skipped(path, str(e)))
+                continue
+            (report.changed if doc_id in indexed else report.added).append(doc_id)
+            writer.delete_by_term("doc_id", doc_id)
+            report.count(doc)
+            for record in records(doc):
+                writer.add_document(**record)
+        for doc_id in sorted(set(indexed) - listed):
+            report.removed.append(doc_id)
+            writer.delete_by_term("doc_id", doc_id)
+        if not (report.added or report.changed or report.removed):
+            writer.cancel()
+            return
+        writer.commit()
+    except BaseException:
+        with suppress(Exception):  # the first error is the one to report
+            writer.cancel()
+        raise
+    with ix.searcher() as searcher:
+        documents = sum(1 for _ in searcher.document_numbers(paragraph=0))
+        paragraphs = searcher.doc_count() - documents
+    built_at = str(build_info(build_dir).get("built_at", ""))
+    _write_info(build_dir, documents, paragraphs, sources, built_at)
 
 
 def _with_progress(items: Iterator[Document | Skipped], total: int,
