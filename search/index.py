@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -27,6 +29,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TextIO
 
 from whoosh import index as whoosh_index
 from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
@@ -346,7 +349,8 @@ class _WorkerGuard:
     Forked workers share the build's lock. Killed with SIGKILL, a build would leave them blocked
     on their job queue for ever, holding the lock, and every later build would be refused. So,
     while a build runs, a forked worker closes its copy of the lock, leaves Ctrl-C to the build
-    (which stops it), and exits as soon as the build process is gone.
+    (which stops it), exits as soon as the build process is gone, and shortens the traceback
+    Whoosh prints when it fails (a full disk) to its last line: the build reports the failure.
     """
 
     def __init__(self) -> None:
@@ -373,6 +377,7 @@ class _WorkerGuard:
                 os.close(fd)
         self.locks = set()
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sys.stderr = _LastLineOnly(sys.stderr)
         build_pid = self.build_pid
 
         def exit_with_the_build() -> None:
@@ -390,6 +395,22 @@ class _WorkerGuard:
             task.terminate()
         for task in tasks:
             task.join()
+
+
+class _LastLineOnly(io.StringIO):
+    """A worker's stderr that writes only the last line of what it was given, on flush."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def flush(self) -> None:
+        lines = self.getvalue().strip().splitlines()
+        self.seek(0)
+        self.truncate()
+        if lines:
+            self.stream.write(f"indexing worker {os.getpid()}: {lines[-1]}\n")
+            self.stream.flush()
 
 
 _workers = _WorkerGuard()
