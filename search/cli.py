@@ -17,6 +17,7 @@ from search.index import BuildReport, IndexError_, build, update
 from search.query import QueryError, Searcher
 
 _MARK_OPEN, _MARK_CLOSE = "<mark>", "</mark>"
+_INTERRUPTED = "interrupted; the live index is unchanged"
 
 
 def _settings(index: Path | None, sources: tuple[Path, ...] = ()):  # noqa: ANN202
@@ -52,6 +53,8 @@ def build_command(sources: tuple[Path, ...], index: Path | None, procs: int | No
                        progress=sys.stderr.isatty(), user_dict=settings.user_dict)
     except IndexError_ as e:
         raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:
+        raise click.ClickException(_INTERRUPTED) from None
     _summary(report, "built")
 
 
@@ -65,6 +68,8 @@ def update_command(sources: tuple[Path, ...], index: Path | None) -> None:
         report = update(settings.sources, settings.index_dir, user_dict=settings.user_dict)
     except IndexError_ as e:
         raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:
+        raise click.ClickException(_INTERRUPTED) from None
     click.echo(f"added {len(report.added)}, changed {len(report.changed)}, "
                f"removed {len(report.removed)}")
     _summary(report, "updated")
