@@ -188,6 +188,9 @@ class WordToken:
     start: int
     end: int
     part: bool = False
+    # The span in the normalized text (equal to start, end unless normalization changed lengths).
+    norm_start: int = 0
+    norm_end: int = 0
 
 
 def words(text: str, *, with_parts: bool = True, normalized: Normalized | None = None,
@@ -206,7 +209,7 @@ def words(text: str, *, with_parts: bool = True, normalized: Normalized | None =
         base = match.start()
         if match.lastgroup == "latin":
             start, end = norm.span(base, match.end())
-            yield WordToken(match.group(), position, start, end)
+            yield WordToken(match.group(), position, start, end, False, base, match.end())
             position += 1
             continue
         for word, ws, we, part in _han_words(match.group(), with_parts):
@@ -214,24 +217,52 @@ def words(text: str, *, with_parts: bool = True, normalized: Normalized | None =
                 position += 1
                 continue
             start, end = norm.span(base + ws, base + we)
-            yield WordToken(word, position, start, end, part)
+            yield WordToken(word, position, start, end, part, base + ws, base + we)
             if not part:
                 position += 1
 
 
-def han_ngrams(normalized_text: str) -> Iterator[tuple[str, int]]:
+def han_ngrams(normalized_text: str, covered: frozenset[tuple[int, int]] = frozenset()
+               ) -> Iterator[tuple[str, int]]:
     """Character unigrams and bigrams of every Han run: (gram, offset in the normalized text).
+
+    Grams whose span is in ``covered`` (spans of word tokens) are left out: the word field holds
+    them already, and every posting left out is time saved when Whoosh writes the index.
 
     >>> [g for g, _ in han_ngrams("强工,兴")]
     ['强', '强工', '工', '兴']
+    >>> [g for g, _ in han_ngrams("强工,兴", covered=frozenset({(0, 2)}))]
+    ['强', '工', '兴']
     """
     for match in HAN_RUN_RE.finditer(normalized_text):
         run = match.group()
         base = match.start()
         for i, ch in enumerate(run):
-            yield ch, base + i
-            if i + 1 < len(run):
-                yield run[i : i + 2], base + i
+            at = base + i
+            if (at, at + 1) not in covered:
+                yield ch, at
+            if i + 1 < len(run) and (at, at + 2) not in covered:
+                yield run[i : i + 2], at
+
+
+@dataclass(frozen=True)
+class IndexAnalysis:
+    """One paragraph analyzed for indexing: its normalization and its words, with sub-words."""
+
+    normalized: Normalized
+    words: tuple[WordToken, ...]
+
+    def covered(self) -> frozenset[tuple[int, int]]:
+        """Spans (in the normalized text) of one or two characters that are word tokens."""
+        return frozenset((w.norm_start, w.norm_end) for w in self.words
+                         if w.norm_end - w.norm_start <= 2)
+
+
+@lru_cache(maxsize=8)
+def index_analysis(text: str) -> IndexAnalysis:
+    """Analyze a paragraph for the index, once: the word and n-gram fields both use it."""
+    norm = normalize(text)
+    return IndexAnalysis(norm, tuple(words(text, normalized=norm)))
 
 
 def query_ngrams(normalized_text: str) -> list[str]:
@@ -283,7 +314,11 @@ class ChineseWordTokenizer(Tokenizer):
                 t.endchar = start_char + len(value)
             yield t
             return
-        for w in words(value, with_parts=(mode == "index"), keep_stops=not removestops):
+        if mode == "index" and removestops:
+            tokens: Iterator[WordToken] | tuple[WordToken, ...] = index_analysis(value).words
+        else:
+            tokens = words(value, with_parts=(mode == "index"), keep_stops=not removestops)
+        for w in tokens:
             t.text = w.term
             t.boost = 1.0
             t.stopped = False
@@ -301,24 +336,34 @@ class HanNgramTokenizer(Tokenizer):
     """Whoosh tokenizer: Han character unigrams and bigrams, offsets into the original.
 
     Positions are the character offsets of the grams in the normalized text; the n-gram field
-    does not store them (substring matches are verified on the text instead).
+    does not store them (substring matches are verified on the text instead). With
+    ``skip_words``, in ``mode="index"``, grams that are word tokens at the same span are left to
+    the word field, so a query for a gram must look in both fields.
 
     >>> [t.text for t in HanNgramTokenizer()("強工")]
     ['强', '强工', '工']
     """
 
+    def __init__(self, skip_words: bool = False) -> None:
+        self.skip_words = skip_words
+
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self)
+        return type(other) is type(self) and other.skip_words == self.skip_words
 
     def __hash__(self) -> int:
-        return hash(type(self))
+        return hash((type(self), self.skip_words))
 
     def __call__(self, value: str, positions: bool = False, chars: bool = False,
                  keeporiginal: bool = False, removestops: bool = True, start_pos: int = 0,
                  start_char: int = 0, tokenize: bool = True, mode: str = "",
                  **kwargs: object) -> Iterator[Token]:
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        norm = normalize(value)
+        covered: frozenset[tuple[int, int]] = frozenset()
+        if self.skip_words and mode == "index":
+            analysis = index_analysis(value)
+            norm, covered = analysis.normalized, analysis.covered()
+        else:
+            norm = normalize(value)
         if not tokenize:
             t.original = t.text = norm.text
             t.boost = 1.0
@@ -329,7 +374,7 @@ class HanNgramTokenizer(Tokenizer):
                 t.endchar = start_char + len(value)
             yield t
             return
-        for gram, offset in han_ngrams(norm.text):
+        for gram, offset in han_ngrams(norm.text, covered):
             t.text = gram
             t.boost = 1.0
             t.stopped = False
@@ -350,9 +395,9 @@ def word_analyzer() -> ChineseWordTokenizer:
     return ChineseWordTokenizer()
 
 
-def ngram_analyzer() -> HanNgramTokenizer:
-    """The analyzer of the substring field."""
-    return HanNgramTokenizer()
+def ngram_analyzer(skip_words: bool = False) -> HanNgramTokenizer:
+    """The analyzer of the substring field (``skip_words``) and of the filter fields."""
+    return HanNgramTokenizer(skip_words)
 
 
 # --- explanation, for people ------------------------------------------------------------------

@@ -80,7 +80,8 @@ def make_schema() -> Schema:
         text=STORED(),  # the original paragraph, shown and highlighted
         words=TEXT(analyzer=word_analyzer(), phrase=True),
         # Substring matching: Han unigrams and bigrams, without positions (verified on the text).
-        ngrams=TEXT(analyzer=ngram_analyzer(), phrase=False),
+        # Grams that are also word tokens at the same place are only in ``words``.
+        ngrams=TEXT(analyzer=ngram_analyzer(skip_words=True), phrase=False),
         title=TEXT(analyzer=ngram_analyzer(), phrase=False),
         author=TEXT(analyzer=ngram_analyzer(), phrase=False),
         source=TEXT(analyzer=ngram_analyzer(), phrase=False),

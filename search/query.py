@@ -396,8 +396,8 @@ def _phrase(value: str, plan: Plan, negated: bool) -> tuple[wq.Query, wq.Query] 
     for is_han, chunk in _chunks(norm):
         if is_han:
             grams = query_ngrams(chunk)
-            plan.terms += len(grams)
-            parts.extend(wq.Term("ngrams", g, boost=NGRAM_BOOST) for g in grams)
+            plan.terms += 2 * len(grams)
+            parts.extend(_gram(g) for g in grams)
         else:
             plan.terms += 1
             parts.append(wq.Term("words", chunk, boost=WORD_BOOST))
@@ -413,9 +413,16 @@ def _substring(chunk: str, plan: Plan) -> wq.Query:
     """Paragraphs containing the Han text ``chunk``: exact from the n-grams up to two
     characters, verified on the paragraph's text beyond."""
     grams = query_ngrams(chunk)
-    plan.terms += len(grams)
-    candidates = _and([wq.Term("ngrams", g, boost=NGRAM_BOOST) for g in grams])
+    plan.terms += 2 * len(grams)
+    candidates = _and([_gram(g) for g in grams])
     return candidates if len(chunk) <= 2 else Contains(candidates, chunk)
+
+
+def _gram(gram: str) -> wq.Query:
+    """Paragraphs containing a Han gram: the n-gram field leaves grams that are words to the
+    word field."""
+    return wq.Or([wq.Term("ngrams", gram, boost=NGRAM_BOOST),
+                  wq.Term("words", gram, boost=NGRAM_BOOST)])
 
 
 def _field_filter(node: FieldFilter, plan: Plan) -> wq.Query:
