@@ -106,7 +106,8 @@ class _CharModel:
     common_punctuation: float  # 。 and ，are as common as the commonest character
     punctuation: float
     unknown_han: float  # a Han character the dictionary never uses
-    other: float  # Latin letters and digits
+    digit: float  # numbers are everywhere in news
+    letter: float  # Latin letters: names, units and abbreviations
     garbage: float  # lost bytes, kana, private-use code points, stray ASCII symbols
 
 
@@ -135,7 +136,8 @@ def _model() -> _CharModel:
         common_punctuation=max(logp.values()),
         punctuation=math.log(1e-4),
         unknown_han=math.log(0.5 / total),
-        other=math.log(1e-5),
+        digit=math.log(5e-3),
+        letter=math.log(2e-4),
         garbage=math.log(0.05 / total),
     )
 
@@ -149,8 +151,10 @@ def _char_logp(char: str, model: _CharModel) -> float:
         return model.punctuation
     if "\u3400" <= char <= "\u9fff" or "\U00020000" <= char <= "\U0003ffff":
         return model.unknown_han
-    if char.isascii() and char.isalnum():
-        return model.other
+    if char.isascii() and char.isdigit():
+        return model.digit
+    if char.isascii() and char.isalpha():
+        return model.letter
     return model.garbage
 
 
@@ -326,6 +330,8 @@ def _attempt(text: str, lost: int) -> _Attempt | None:
     for end, repaired in _candidates(text, lost):
         if _UNREADABLE.search(repaired) or _KANA.search(repaired) or _STRAY_ASCII & set(repaired):
             continue  # a true re-alignment gives back readable Chinese
+        if not _LOST_BYTE.sub("", repaired):
+            continue  # nothing but lost bytes: nothing to gain
         context = text[end : end + CONTEXT]
         score = text_score(repaired + context)
         gain = score - text_score(text[lost:end] + context)

@@ -123,6 +123,9 @@ CLEAN_TEXTS = [
     # question marks next to ASCII, digits and letters
     "What?這是2023年的新規定?A股市場怎麼看?@人民日報",
     "价格是多少?100元?还是200元?",
+    # stray '?' marks that shifted nothing, before digits and letters (from the benchmark)
+    "上证指数1239.901242·211246·?651110·09",
+    "用户可以通过?CHINANET上网,也可以收看?TV节目。",
 ]
 
 
