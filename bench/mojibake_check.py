@@ -138,11 +138,17 @@ def garble(text: str, at: int) -> str:
     return half_width(text[:at] + "?" + mojibake._decode(list(shifted)))
 
 
-def synthetic_recall(paragraphs: list[str], count: int, seed: int = 7) -> Counter[str]:
-    """Garble ``count`` sentences like the seed and sort how the repair does on each."""
+def synthetic_recall(
+    paragraphs: list[str], count: int, seed: int = 7
+) -> tuple[Counter[str], list[tuple[str, str]]]:
+    """Garble ``count`` sentences like the seed and sort how the repair does on each.
+
+    Returns the outcomes and, for each wrong repair, what the text said and what it became.
+    """
     rng = random.Random(seed)
     to_traditional: Callable[[str], str] = opencc.OpenCC("s2t").convert
     outcomes: Counter[str] = Counter()
+    wrong: list[tuple[str, str]] = []
     pool = [para for para in paragraphs if len(para) > 20]
     while sum(outcomes.values()) < count:
         text = half_width(rng.choice(pool))
@@ -166,7 +172,8 @@ def synthetic_recall(paragraphs: list[str], count: int, seed: int = 7) -> Counte
             outcomes["right, lost characters left as ?"] += 1
         else:
             outcomes["wrong"] += 1
-    return outcomes
+            wrong.append((truth, fix.after))
+    return outcomes, wrong
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,10 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fast path: {chars} chars of clean paragraphs at {speed / 1e6:.1f} M chars/s")
 
     if args.synthetic:
-        outcomes = synthetic_recall(simplified, args.synthetic)
+        outcomes, wrong = synthetic_recall(simplified, args.synthetic)
         print(f"\nsynthetic garbling like the seed ({args.synthetic} sentences):")
         for outcome, n in outcomes.most_common():
             print(f"  {outcome:34} {n:6}")
+        for truth, got in wrong:
+            print(f"  wrong: {truth!r} became {got!r}")
     return 1 if false_repairs else 0
 
 
