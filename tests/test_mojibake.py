@@ -89,6 +89,14 @@ def test_garbled_spans_flags_the_seed_runs() -> None:
         assert garbled_spans(garbled) == [(fixes[0].start, fixes[0].end)]
 
 
+def test_repaired_seed_has_only_the_unrepairable_run_flagged() -> None:
+    flagged = []
+    for para in seed_paragraphs():
+        repaired, _ = repair(para)
+        flagged += [repaired[start:end] for start, end in garbled_spans(repaired)]
+    assert flagged == ["?。?"]
+
+
 def test_garbled_spans_flags_an_unrepaired_run() -> None:
     # The first run of the seed with its lost byte dropped instead of shown as '?': nothing
     # marks where the bytes went out of step, so it cannot be re-aligned, but it is flagged.
