@@ -450,9 +450,21 @@ def _split_paragraphs(text: str) -> list[str]:
     return paragraphs
 
 
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def read_document(path: Path, doc_id: str) -> Document:
     """Read one article file into a Document; raises DocumentError with a one-line reason."""
     path = Path(path)
+    if not _is_utf8(doc_id):
+        # A file or folder name that is not UTF-8 (GBK bytes from an unzipped archive, say)
+        # reaches us with surrogate escapes; the id is stored as UTF-8 and shown in URLs.
+        raise DocumentError("the file name is not UTF-8; rename the file")
     try:
         data = path.read_bytes()
     except OSError as error:
