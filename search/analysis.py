@@ -283,6 +283,19 @@ def query_ngrams(normalized_text: str) -> list[str]:
 # --- Whoosh tokenizers ------------------------------------------------------------------------
 
 
+def _whole_value(t: Token, value: str, positions: bool, chars: bool, start_pos: int,
+                 start_char: int) -> Token:
+    """The single token Whoosh asks for with ``tokenize=False``: the whole value, normalized."""
+    t.original = t.text = normalize(value).text
+    t.boost = 1.0
+    if positions:
+        t.pos = start_pos
+    if chars:
+        t.startchar = start_char
+        t.endchar = start_char + len(value)
+    return t
+
+
 class ChineseWordTokenizer(Tokenizer):
     """Whoosh tokenizer: jieba words over normalized text, offsets into the original.
 
@@ -305,14 +318,7 @@ class ChineseWordTokenizer(Tokenizer):
                  **kwargs: object) -> Iterator[Token]:
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
         if not tokenize:
-            t.original = t.text = normalize(value).text
-            t.boost = 1.0
-            if positions:
-                t.pos = start_pos
-            if chars:
-                t.startchar = start_char
-                t.endchar = start_char + len(value)
-            yield t
+            yield _whole_value(t, value, positions, chars, start_pos, start_char)
             return
         if mode == "index" and removestops:
             tokens: Iterator[WordToken] | tuple[WordToken, ...] = index_analysis(value).words
@@ -358,22 +364,15 @@ class HanNgramTokenizer(Tokenizer):
                  start_char: int = 0, tokenize: bool = True, mode: str = "",
                  **kwargs: object) -> Iterator[Token]:
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            yield _whole_value(t, value, positions, chars, start_pos, start_char)
+            return
         covered: frozenset[tuple[int, int]] = frozenset()
         if self.skip_words and mode == "index":
             analysis = index_analysis(value)
             norm, covered = analysis.normalized, analysis.covered()
         else:
             norm = normalize(value)
-        if not tokenize:
-            t.original = t.text = norm.text
-            t.boost = 1.0
-            if positions:
-                t.pos = start_pos
-            if chars:
-                t.startchar = start_char
-                t.endchar = start_char + len(value)
-            yield t
-            return
         for gram, offset in han_ngrams(norm.text, covered):
             t.text = gram
             t.boost = 1.0
