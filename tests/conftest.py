@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -73,3 +77,114 @@ def seed_copy(tmp_path: Path) -> Path:
     source.mkdir()
     shutil.copyfile(SEED, source / SEED.name)
     return source
+
+
+# --- fixtures for build, update and fault tests (tests/test_index.py, tests/test_cli.py) --------
+
+SEED_COPIES = 20
+
+
+@pytest.fixture(scope="session")
+def seed_copies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A source folder of SEED_COPIES copies of the seed under new names: a build of seconds."""
+    root = tmp_path_factory.mktemp("copies")
+    for number in range(SEED_COPIES):
+        shutil.copyfile(SEED, root / f"copy_{number:03d}.txt")
+    return root
+
+
+@pytest.fixture
+def live_index(index_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the shared index, for tests that fault or change it."""
+    target = tmp_path / "live-index"
+    shutil.copytree(index_dir, target)
+    return target
+
+
+def _run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a 1 MB tmpfs, to run out of space for real (needs root and mount)."""
+    mount_point = tmp_path / "tiny-disk"
+    mount_point.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command to make a tiny disk")
+    result = _run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point))
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    yield mount_point
+    _run("umount", "-l", str(mount_point))
+
+
+@pytest.fixture
+def make_immutable() -> Iterator[Callable[[Path], None]]:
+    """Make a folder immutable with ``chattr +i`` (root ignores permission bits); undone after."""
+    done: list[Path] = []
+
+    def immutable(path: Path) -> None:
+        if shutil.which("chattr") is None:
+            pytest.skip("no chattr command to make a folder read-only for root")
+        result = _run("chattr", "+i", str(path))
+        if result.returncode != 0:
+            pytest.skip(f"chattr +i is not supported here: {result.stderr.strip()}")
+        done.append(path)
+
+    yield immutable
+    for path in done:
+        _run("chattr", "-i", str(path))
+
+
+@pytest.fixture
+def read_only_view(tmp_path: Path) -> Iterator[Callable[[Path], Path]]:
+    """Show a folder through a read-only bind mount; returns the read-only path."""
+    mounted: list[Path] = []
+
+    def view(path: Path) -> Path:
+        target = tmp_path / f"read-only-{len(mounted)}"
+        target.mkdir()
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command for a read-only bind mount")
+        result = _run("mount", "--bind", str(path), str(target))
+        if result.returncode != 0:
+            pytest.skip(f"cannot bind-mount here: {result.stderr.strip()}")
+        mounted.append(target)
+        result = _run("mount", "-o", "remount,bind,ro", str(target))
+        if result.returncode != 0:
+            pytest.skip(f"cannot make a bind mount read-only here: {result.stderr.strip()}")
+        return target
+
+    yield view
+    for target in reversed(mounted):
+        _run("umount", "-l", str(target))
+
+
+def zhsearch_command(*args: str) -> list[str]:
+    """The real ``zhsearch`` console script of this virtualenv (or ``python -m search``)."""
+    script = Path(sys.executable).with_name("zhsearch")
+    prefix = [str(script)] if script.exists() else [sys.executable, "-m", "search"]
+    return [*prefix, *args]
+
+
+def zhsearch_env(warnings_as_errors: bool = True) -> dict[str, str]:
+    """The environment for a ``zhsearch`` subprocess: no ZHSEARCH_ settings, warnings as errors."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHSEARCH_")}
+    env.pop("PYTHONWARNINGS", None)
+    if warnings_as_errors:
+        env["PYTHONWARNINGS"] = "error"
+    return env
+
+
+@pytest.fixture
+def zhsearch(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``zhsearch ARGS`` in a subprocess (in tmp_path) and return what it did."""
+
+    def run(*args: str, timeout: float = 120,
+            warnings_as_errors: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(zhsearch_command(*args), capture_output=True, text=True,
+                              cwd=tmp_path, env=zhsearch_env(warnings_as_errors),
+                              timeout=timeout, check=False)
+
+    return run
