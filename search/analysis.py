@@ -21,6 +21,8 @@ import jieba
 import opencc
 from whoosh.analysis import Token, Tokenizer
 
+from search.mojibake import garbled_spans
+
 # --- normalization ----------------------------------------------------------------------------
 
 # Full-width ASCII forms (U+FF01..U+FF5E) to ASCII, and the ideographic space to a space.
@@ -222,12 +224,13 @@ def words(text: str, *, with_parts: bool = True, normalized: Normalized | None =
                 position += 1
 
 
-def han_ngrams(normalized_text: str, covered: frozenset[tuple[int, int]] = frozenset()
-               ) -> Iterator[tuple[str, int]]:
+def han_ngrams(normalized_text: str, covered: frozenset[tuple[int, int]] = frozenset(),
+               blocked: frozenset[int] = frozenset()) -> Iterator[tuple[str, int]]:
     """Character unigrams and bigrams of every Han run: (gram, offset in the normalized text).
 
     Grams whose span is in ``covered`` (spans of word tokens) are left out: the word field holds
-    them already, and every posting left out is time saved when Whoosh writes the index.
+    them already, and every posting left out is time saved when Whoosh writes the index. Grams
+    touching a ``blocked`` offset (garbled text) are left out too.
 
     >>> [g for g, _ in han_ngrams("强工,兴")]
     ['强', '强工', '工', '兴']
@@ -239,9 +242,11 @@ def han_ngrams(normalized_text: str, covered: frozenset[tuple[int, int]] = froze
         base = match.start()
         for i, ch in enumerate(run):
             at = base + i
+            if at in blocked:
+                continue
             if (at, at + 1) not in covered:
                 yield ch, at
-            if i + 1 < len(run) and (at, at + 2) not in covered:
+            if i + 1 < len(run) and (at, at + 2) not in covered and at + 1 not in blocked:
                 yield run[i : i + 2], at
 
 
@@ -251,6 +256,8 @@ class IndexAnalysis:
 
     normalized: Normalized
     words: tuple[WordToken, ...]
+    # Offsets in the normalized text of characters inside garbled runs (mojibake).
+    blocked: frozenset[int] = frozenset()
 
     def covered(self) -> frozenset[tuple[int, int]]:
         """Spans (in the normalized text) of one or two characters that are word tokens."""
@@ -260,9 +267,20 @@ class IndexAnalysis:
 
 @lru_cache(maxsize=8)
 def index_analysis(text: str) -> IndexAnalysis:
-    """Analyze a paragraph for the index, once: the word and n-gram fields both use it."""
+    """Analyze a paragraph for the index, once: the word and n-gram fields both use it.
+
+    Characters of garbled runs that could not be repaired make no index terms, so mojibake
+    never matches a query.
+    """
     norm = normalize(text)
-    return IndexAnalysis(norm, tuple(words(text, normalized=norm)))
+    garbled = garbled_spans(text)
+    if not garbled:
+        return IndexAnalysis(norm, tuple(words(text, normalized=norm)))
+    bad = {i for start, end in garbled for i in range(start, end)}
+    blocked = frozenset(i for i in range(len(norm.text)) if norm.span(i, i + 1)[0] in bad)
+    kept = tuple(w for w in words(text, normalized=norm)
+                 if not any(i in blocked for i in range(w.norm_start, w.norm_end)))
+    return IndexAnalysis(norm, kept, blocked)
 
 
 def query_ngrams(normalized_text: str) -> list[str]:
@@ -368,12 +386,13 @@ class HanNgramTokenizer(Tokenizer):
             yield _whole_value(t, value, positions, chars, start_pos, start_char)
             return
         covered: frozenset[tuple[int, int]] = frozenset()
+        blocked: frozenset[int] = frozenset()
         if self.skip_words and mode == "index":
             analysis = index_analysis(value)
-            norm, covered = analysis.normalized, analysis.covered()
+            norm, covered, blocked = analysis.normalized, analysis.covered(), analysis.blocked
         else:
             norm = normalize(value)
-        for gram, offset in han_ngrams(norm.text, covered):
+        for gram, offset in han_ngrams(norm.text, covered, blocked):
             t.text = gram
             t.boost = 1.0
             t.stopped = False

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from search.config import load_settings
+from search.documents import Document, DocumentError, iter_documents
 from search.index import BuildReport, IndexError_, build, update
 from search.query import QueryError, Searcher
 
@@ -20,9 +21,10 @@ _MARK_OPEN, _MARK_CLOSE = "<mark>", "</mark>"
 _INTERRUPTED = "interrupted; the live index is unchanged"
 
 
-def _settings(index: Path | None, sources: tuple[Path, ...] = ()):  # noqa: ANN202
+def _settings(index: Path | None, sources: tuple[Path, ...] = (),
+              repair: bool | None = None):  # noqa: ANN202
     try:
-        return load_settings(index_dir=index, sources=sources or None)
+        return load_settings(index_dir=index, sources=sources or None, repair_mojibake=repair)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
 
@@ -40,17 +42,25 @@ _source_option = click.option("--source", "sources", multiple=True,
                               help="Folder of .txt articles; repeatable (default: seeds/).")
 
 
+_repair_option = click.option("--repair/--no-repair", default=None,
+                              help="Repair byte-shifted mojibake (default: on, or "
+                                   "ZHSEARCH_REPAIR_MOJIBAKE).")
+
+
 @main.command("build")
 @_source_option
 @_index_option
 @click.option("--procs", type=click.IntRange(1, 64), default=None,
               help="Worker processes for analysis (default: one per core).")
-def build_command(sources: tuple[Path, ...], index: Path | None, procs: int | None) -> None:
+@_repair_option
+def build_command(sources: tuple[Path, ...], index: Path | None, procs: int | None,
+                  repair: bool | None) -> None:
     """Build a new index from the articles and switch to it atomically."""
-    settings = _settings(index, sources)
+    settings = _settings(index, sources, repair)
     try:
         report = build(settings.sources, settings.index_dir, procs=procs,
-                       progress=sys.stderr.isatty(), user_dict=settings.user_dict)
+                       progress=sys.stderr.isatty(), user_dict=settings.user_dict,
+                       repair=settings.repair_mojibake)
     except IndexError_ as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:
@@ -61,11 +71,13 @@ def build_command(sources: tuple[Path, ...], index: Path | None, procs: int | No
 @main.command("update")
 @_source_option
 @_index_option
-def update_command(sources: tuple[Path, ...], index: Path | None) -> None:
+@_repair_option
+def update_command(sources: tuple[Path, ...], index: Path | None, repair: bool | None) -> None:
     """Re-index only the articles added, changed or removed since the last build."""
-    settings = _settings(index, sources)
+    settings = _settings(index, sources, repair)
     try:
-        report = update(settings.sources, settings.index_dir, user_dict=settings.user_dict)
+        report = update(settings.sources, settings.index_dir, user_dict=settings.user_dict,
+                        repair=settings.repair_mojibake)
     except IndexError_ as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:
@@ -88,6 +100,23 @@ def _summary(report: BuildReport, verb: str) -> None:
         f"paragraphs, {len(report.skipped)} skipped, {len(report.spam)} spam removed, "
         f"{len(report.repairs)} repaired, {report.seconds:.2f} s, "
         f"{report.characters_per_second:,.0f} characters/s")
+
+
+@main.command("repairs")
+@_source_option
+def repairs_command(sources: tuple[Path, ...]) -> None:
+    """List, as JSON, the mojibake repairs a build makes (the files are not changed)."""
+    settings = _settings(None, sources)
+    try:
+        listing = [
+            {"doc_id": item.doc_id, "paragraph": r.paragraph, "before": r.before,
+             "after": r.after, "score": r.score}
+            for item in iter_documents(settings.sources) if isinstance(item, Document)
+            for r in item.repairs
+        ]
+    except DocumentError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(json.dumps(listing, ensure_ascii=False, indent=2))
 
 
 @main.command("query")

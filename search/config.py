@@ -28,6 +28,8 @@ class Settings:
     max_query_terms: int = 256
     # Longest highlighted excerpt of a paragraph, in characters.
     snippet_length: int = 180
+    # Repair byte-shifted mojibake at ingestion (ZHSEARCH_REPAIR_MOJIBAKE=0 turns it off).
+    repair_mojibake: bool = True
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -59,6 +61,10 @@ def _parse(name: str, raw: str) -> object:
         return tuple(Path(p) for p in raw.split(os.pathsep) if p)
     if isinstance(default, Path):
         return Path(raw)
+    if isinstance(default, bool):
+        if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"ZHSEARCH_{name.upper()} must be 1 or 0, not {raw!r}")
+        return raw.lower() in ("1", "true", "yes", "on")
     try:
         return int(raw)
     except ValueError:

@@ -21,6 +21,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from search import mojibake
+
 __all__ = [
     "Document",
     "DocumentError",
@@ -123,17 +125,19 @@ def _walk(source: Path) -> list[tuple[Path, str]]:
     return entries
 
 
-def iter_documents(sources: Sequence[Path]) -> Iterator[Document | Skipped]:
+def iter_documents(sources: Sequence[Path], *, repair: bool = True
+                   ) -> Iterator[Document | Skipped]:
     """Yield a Document or a Skipped for every article file under the sources, in order.
 
-    Never stops on a bad file: each one becomes a Skipped with a one-line reason.
+    Never stops on a bad file: each one becomes a Skipped with a one-line reason. ``repair``
+    is passed to :func:`read_document`.
     """
     for path, doc_id, first in _scan(sources):
         if first is not None:
             yield Skipped(path, f"duplicate doc_id {doc_id!r} (already read from {first})")
             continue
         try:
-            yield read_document(path, doc_id)
+            yield read_document(path, doc_id, repair=repair)
         except DocumentError as error:
             yield Skipped(path, str(error))
 
@@ -458,8 +462,12 @@ def _is_utf8(name: str) -> bool:
     return True
 
 
-def read_document(path: Path, doc_id: str) -> Document:
-    """Read one article file into a Document; raises DocumentError with a one-line reason."""
+def read_document(path: Path, doc_id: str, *, repair: bool = True) -> Document:
+    """Read one article file into a Document; raises DocumentError with a one-line reason.
+
+    With ``repair``, byte-shifted mojibake runs are repaired (:mod:`search.mojibake`) in the
+    text that is indexed and shown, and listed in ``Document.repairs``; the file is never changed.
+    """
     path = Path(path)
     if not _is_utf8(doc_id):
         # A file or folder name that is not UTF-8 (GBK bytes from an unzipped archive, say)
@@ -479,6 +487,13 @@ def read_document(path: Path, doc_id: str) -> Document:
     paragraphs = [paragraph for paragraph in cleaned if paragraph]
     if not paragraphs:
         raise DocumentError("no text left after removing HTML")
+    fixes: dict[str, list[mojibake.Fix]] = {}
+    if repair:
+        for i, paragraph in enumerate(paragraphs):
+            repaired, found = mojibake.repair(paragraph)
+            if found:
+                paragraphs[i] = repaired
+                fixes[repaired] = found
 
     title, rest = paragraphs[0], paragraphs[1:]
     byline: list[str] = []
@@ -507,6 +522,10 @@ def read_document(path: Path, doc_id: str) -> Document:
         body = [title]
 
     meta = _parse_bylines(byline)
+    # Repairs are reported by body paragraph number; 0 stands for the header lines.
+    numbers = {paragraph: number for number, paragraph in enumerate(body, 1)}
+    repairs = [Repair(numbers.get(paragraph, 0), fix.before, fix.after, round(fix.score, 3))
+               for paragraph, found in fixes.items() for fix in found]
     return Document(
         doc_id=doc_id,
         path=path,
@@ -521,4 +540,5 @@ def read_document(path: Path, doc_id: str) -> Document:
         content_hash=hashlib.sha256(data).hexdigest(),
         encoding=encoding,
         spam=spam,
+        repairs=repairs,
     )

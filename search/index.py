@@ -262,7 +262,8 @@ def _write_info(build_dir: Path, documents: int, paragraphs: int, sources: Seque
 
 
 def build(sources: Sequence[Path], index_dir: Path, *, procs: int | None = None,
-          progress: bool = False, user_dict: Path | None = None) -> BuildReport:
+          progress: bool = False, user_dict: Path | None = None,
+          repair: bool = True) -> BuildReport:
     """Index every document under ``sources`` into a new build and switch to it atomically.
 
     ``procs`` > 1 analyzes in that many worker processes (default: one per core).
@@ -284,7 +285,7 @@ def build(sources: Sequence[Path], index_dir: Path, *, procs: int | None = None,
         except OSError as e:
             raise _unwritable(index_dir, e) from None
         try:
-            _write_build(build_dir, sources, total, procs, progress, lock, report)
+            _write_build(build_dir, sources, total, procs, progress, lock, report, repair)
         except BaseException as e:
             shutil.rmtree(build_dir, ignore_errors=True)
             if isinstance(e, OSError):
@@ -301,7 +302,7 @@ def build(sources: Sequence[Path], index_dir: Path, *, procs: int | None = None,
 
 
 def _write_build(build_dir: Path, sources: Sequence[Path], total: int, procs: int,
-                 progress: bool, lock: int, report: BuildReport) -> None:
+                 progress: bool, lock: int, report: BuildReport, repair: bool) -> None:
     """Write every document into a new Whoosh index in ``build_dir`` and check it is whole."""
     ix = whoosh_index.create_in(build_dir, make_schema())
     added = 0
@@ -311,7 +312,7 @@ def _write_build(build_dir: Path, sources: Sequence[Path], total: int, procs: in
         else:
             writer = ix.writer(limitmb=_WRITER_LIMIT_MB)
         try:
-            for item in _with_progress(iter_documents(sources), total, progress):
+            for item in _with_progress(iter_documents(sources, repair=repair), total, progress):
                 if isinstance(item, Skipped):
                     report.skipped.append(item)
                     continue
@@ -418,8 +419,8 @@ _workers = _WorkerGuard()
 os.register_at_fork(after_in_child=_workers.after_fork_in_child)
 
 
-def update(sources: Sequence[Path], index_dir: Path, *, user_dict: Path | None = None
-           ) -> BuildReport:
+def update(sources: Sequence[Path], index_dir: Path, *, user_dict: Path | None = None,
+           repair: bool = True) -> BuildReport:
     """Re-index only the documents added, changed (by content hash) or removed since the build.
 
     Whoosh commits atomically, so readers see the index before or after the update, never
@@ -434,7 +435,7 @@ def update(sources: Sequence[Path], index_dir: Path, *, user_dict: Path | None =
     current_build(index_dir)  # no index here: say so before creating a lock file in the folder
     with _locked(index_dir):
         try:
-            _update_build(current_build(index_dir), listing, sources, report)
+            _update_build(current_build(index_dir), listing, sources, report, repair)
         except OSError as e:
             raise _unwritable(index_dir, e) from None
     report.seconds = time.perf_counter() - started
@@ -442,7 +443,7 @@ def update(sources: Sequence[Path], index_dir: Path, *, user_dict: Path | None =
 
 
 def _update_build(build_dir: Path, listing: list[tuple[Path, str]], sources: Sequence[Path],
-                  report: BuildReport) -> None:
+                  report: BuildReport, repair: bool) -> None:
     """Apply the added, changed and removed documents of ``listing`` to the build in place."""
     ix = whoosh_index.open_dir(build_dir)
     with ix.searcher() as searcher:
@@ -460,7 +461,7 @@ def _update_build(build_dir: Path, listing: list[tuple[Path, str]], sources: Seq
             if indexed.get(doc_id) == digest:
                 continue
             try:
-                doc = read_document(path, doc_id)
+                doc = read_document(path, doc_id, repair=repair)
             except Exception as e:  # noqa: BLE001 - one bad file never stops an update
                 report.skipped.append(Skipped(path, str(e)))
                 continue
