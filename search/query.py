@@ -570,11 +570,16 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def _crop(text: str, spans: list[tuple[int, int]], length: int) -> tuple[int, int]:
     """The excerpt of at most ``length`` characters holding the most matches."""
     if spans:
+        # The spans are sorted and disjoint, so their ends rise too: slide a window over them
+        # (linear, where counting afresh from each span took seconds on a long paragraph).
         best, best_count = 0, 0
+        after = 0  # one past the last span ending within reach of the current one
         for i, (s, _) in enumerate(spans):
-            count = sum(1 for _, e in spans[i:] if e <= s + length)
-            if count > best_count:
-                best, best_count = i, count
+            after = max(after, i)
+            while after < len(spans) and spans[after][1] <= s + length:
+                after += 1
+            if after - i > best_count:
+                best, best_count = i, after - i
         first = spans[best][0]
         last = max(e for _, e in spans[best:best + best_count]) if best_count else spans[best][1]
         last = min(last, first + length)
