@@ -48,8 +48,8 @@ class Plan:
 
 FULL = Plan("full", 1, queries=300, known_items=200, builds=3, query_rounds=3, floor_rounds=3,
             http_requests=600)
-QUICK = Plan("quick", 10, queries=60, known_items=60, builds=3, query_rounds=3, floor_rounds=3,
-             http_requests=120)
+QUICK = Plan("quick", 40, queries=40, known_items=40, builds=3, query_rounds=3, floor_rounds=3,
+             http_requests=100)
 
 
 def prepare_source(plan: Plan) -> Path:
@@ -68,7 +68,9 @@ def prepare_source(plan: Plan) -> Path:
 
 def run_worker(*args: str) -> dict:
     """Run one ``bench.worker`` command; return its JSON or raise with its last error line."""
-    command = [sys.executable, "-m", "bench.worker", *args]
+    # Warning options (python -W error) pass on to the workers.
+    warnings = [f"-W{option}" for option in sys.warnoptions]
+    command = [sys.executable, *warnings, "-m", "bench.worker", *args]
     done = subprocess.run(command, capture_output=True, text=True, cwd=corpus.BENCH_DIR.parent)
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
@@ -87,18 +89,37 @@ def measure_floor(source: Path, plan: Plan) -> dict:
     return {"characters": raw["characters"], "steps": steps}
 
 
-def measure_stack(name: str, source: Path, query_file: Path, plan: Plan) -> dict:
-    """Build ``plan.builds`` times, then time the queries on the last index."""
-    builds = []
-    workdir = WORK_DIR / name
+def measure_stacks(names: list[str], source: Path, query_file: Path, plan: Plan) -> dict:
+    """Build every stack ``plan.builds`` times, then time the queries on each last index.
+
+    Builds take turns (all stacks once, then again), so a burst of load from elsewhere on a
+    shared machine hits every stack rather than one. A stack whose worker fails is skipped.
+    """
+    raw: dict[str, dict] = {name: {"builds": []} for name in names}
     for attempt in range(plan.builds):
-        if workdir.exists():
-            shutil.rmtree(workdir)
-        print(f"  {name}: build {attempt + 1}/{plan.builds}", flush=True)
-        builds.append(run_worker("build", name, str(workdir), str(source)))
-    print(f"  {name}: queries x{plan.query_rounds}", flush=True)
-    answers = run_worker("query", name, str(workdir), str(query_file), str(plan.query_rounds))
-    return {"builds": builds, "answers": answers}
+        for name, entry in raw.items():
+            if "skipped" in entry:
+                continue
+            print(f"  {name}: build {attempt + 1}/{plan.builds}", flush=True)
+            workdir = WORK_DIR / name
+            if workdir.exists():
+                shutil.rmtree(workdir)
+            try:
+                entry["builds"].append(run_worker("build", name, str(workdir), str(source)))
+            except RuntimeError as error:
+                print(f"  {name}: skipped ({error})", flush=True)
+                entry["skipped"] = str(error)
+    for name, entry in raw.items():
+        if "skipped" in entry:
+            continue
+        print(f"  {name}: queries x{plan.query_rounds}", flush=True)
+        try:
+            entry["answers"] = run_worker("query", name, str(WORK_DIR / name), str(query_file),
+                                          str(plan.query_rounds))
+        except RuntimeError as error:
+            print(f"  {name}: skipped ({error})", flush=True)
+            entry["skipped"] = str(error)
+    return raw
 
 
 def summarize_stack(raw: dict, corpus_counts: dict, known_items: list) -> dict:
@@ -159,14 +180,10 @@ def quality(results: dict, known_results: dict, known_items: list) -> dict:
     }
 
 
-def examples(results: dict, count: int = 2) -> list[dict]:
-    """The top snippet of the first ``count`` queries that hit in each script."""
-    shown = []
-    for script in ("simplified", "traditional"):
-        hitting = [hits for hits in results[script] if hits][:count]
-        shown += [{"script": script, "key": hits[0][0], "snippet": hits[0][1]}
-                  for hits in hitting]
-    return shown
+def examples(results: dict, count: int = 20) -> dict[str, list[list[str] | None]]:
+    """The top hit (key, snippet) of each of the first ``count`` queries, per script."""
+    return {script: [hits[0] if hits else None for hits in results[script][:count]]
+            for script in ("simplified", "traditional")}
 
 
 def machine() -> dict:
@@ -205,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and write results JSON and the report."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="a tenth of the corpus and fewer queries (under two minutes); "
+                        help="every 40th article and fewer queries (under two minutes); "
                              "results go to bench/results/ only, docs/ is left alone")
     parser.add_argument("--stacks", default=",".join(STACKS),
                         help="comma-separated subset of: " + ", ".join(STACKS))
@@ -239,21 +256,16 @@ def main(argv: list[str] | None = None) -> None:
     traditional = {p.key: p.text for p in paragraphs}
     query_list = queries.sample_queries(tagged, traditional, plan.queries, SEED)
     known_items = queries.sample_known_items(tagged, traditional, plan.known_items, SEED)
+    del tagged, traditional, paragraphs  # keep the harness small: workers are forked from it
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     query_file = RESULTS_DIR / f"queries-{plan.name}.json"
     queries.save(query_file, query_list, known_items)
 
     print("floor: analysis alone on one core", flush=True)
     floor = measure_floor(source, plan)
-    stacks: dict[str, dict] = {}
-    for name in names:
-        try:
-            raw = measure_stack(name, source, query_file, plan)
-        except RuntimeError as error:
-            print(f"  {name}: skipped ({error})", flush=True)
-            stacks[name] = {"skipped": str(error)}
-            continue
-        stacks[name] = summarize_stack(raw, corpus_counts, known_items)
+    stacks = {name: ({"skipped": entry["skipped"]} if "skipped" in entry
+                     else summarize_stack(entry, corpus_counts, known_items))
+              for name, entry in measure_stacks(names, source, query_file, plan).items()}
 
     http: dict = {"skipped": "not requested (--no-http)"}
     if not args.no_http:
@@ -272,7 +284,8 @@ def main(argv: list[str] | None = None) -> None:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
         "corpus": corpus_counts,
-        "queries": {"count": len(query_list), "known_items": len(known_items), "seed": SEED},
+        "queries": {"count": len(query_list), "known_items": len(known_items), "seed": SEED,
+                    "first": [q.__dict__ for q in query_list[:20]]},
         "floor": floor,
         "stacks": stacks,
         "http": http,
