@@ -169,6 +169,46 @@ def targets_table(results: dict) -> list[str]:
                      http["first_answer_seconds"] <= 2)]
     rows.append(row("index <= 1.5x naive size", _x(rz["size_vs_naive"]),
                     rz["size_vs_naive"] <= 1.5))
+    update = results.get("update", {})
+    if "seconds" in update:
+        rows.append(row(f"`update` of one changed article in a {c_paragraphs(results)}-paragraph "
+                        "index < 1 s", f"{update['seconds']:.2f} s", update["seconds"] < 1))
+    else:
+        rows.append(row("`update` of one changed article < 1 s",
+                        update.get("skipped", "not run"), None))
+    measured = [p for p in results.get("scale", []) if "seconds" in p]
+    largest = max(measured, key=lambda p: p["factor"], default=None)
+    if largest is None or largest["factor"] == 1:
+        rows.append(row("4x corpus: peak memory < 1 GB, time linear",
+                        "run with `--scale 2,4`", None))
+    else:
+        kept = largest["chars_per_s"] / measured[0]["chars_per_s"]
+        rows.append(row(f"{largest['factor']}x corpus: peak memory < 1 GB",
+                        _mb(largest["peak_rss_bytes"]), largest["peak_rss_bytes"] < 1e9))
+        rows.append(row(f"{largest['factor']}x corpus: time linear in size (characters/s at "
+                        "least 80% of 1x)", f"{kept:.2f}x the 1x characters/s", kept >= 0.8))
+    return rows
+
+
+def c_paragraphs(results: dict) -> str:
+    """The corpus's paragraph count, for labels."""
+    return f"{results['corpus']['paragraphs']:,}"
+
+
+def scale_lines(results: dict) -> list[str]:
+    """zhsearch on N copies of the corpus: time, throughput, memory, size."""
+    points = results.get("scale", [])
+    if not points:
+        return ["Not measured in this run (add `--scale 2,4`)."]
+    rows = ["| copies | characters | build s | characters/s | s per million characters "
+            "| peak memory | index size |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for p in points:
+        if "seconds" not in p:
+            rows.append(f"| {p['factor']}x | - | skipped: {p['skipped']} | | | | |")
+            continue
+        rows.append(f"| {p['factor']}x | {p['characters']:,} | {p['seconds']:.1f} | "
+                    f"{p['chars_per_s']:,.0f} | {p['seconds'] / p['characters'] * 1e6:.1f} | "
+                    f"{_mb(p['peak_rss_bytes'])} | {_mb(p['index_bytes'])} |")
     return rows
 
 
@@ -278,8 +318,12 @@ def render(results: dict, chart_name: str) -> str:
         "",
         *targets_table(results),
         "",
-        "Not measured by this harness: `zhsearch update` on one changed article, and the "
-        "memory/time curve on a 4x corpus.",
+        "## Scale: zhsearch on copies of the corpus",
+        "",
+        "Copies are hard-linked under new ids (`copy1/...`, `copy2/...`); one build each, the "
+        "1x row is the median build above.",
+        "",
+        *scale_lines(results),
         "",
         "## Snippet examples (the top hit of the same queries in every stack)",
         *examples_lines(results),

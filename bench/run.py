@@ -122,6 +122,56 @@ def measure_stacks(names: list[str], source: Path, query_file: Path, plan: Plan)
     return raw
 
 
+def measure_update(source: Path, plan: Plan) -> dict:
+    """zhsearch's incremental update of one changed article, on the index built above."""
+    print(f"zhsearch update: one changed article x{plan.builds}", flush=True)
+    raw = run_worker("update", str(WORK_DIR / "zhsearch"), str(source), str(plan.builds))
+    return {"seconds": statistics.median(raw["seconds"]), "runs": raw["seconds"],
+            "reports": raw["reports"]}
+
+
+def scaled_source(source: Path, factor: int) -> Path:
+    """A folder with ``factor`` copies of ``source`` under new ids (copy1/..., hard links)."""
+    target = source.with_name(f"{source.name}_x{factor}")
+    if target.exists():
+        shutil.rmtree(target)
+    for copy in range(1, factor + 1):
+        shutil.copytree(source, target / f"copy{copy}", copy_function=os.link)
+    return target
+
+
+def measure_scale(source: Path, factors: list[int], base: dict) -> list[dict]:
+    """zhsearch build time and peak memory on ``factor`` copies of the corpus, one build each.
+
+    ``base`` is the 1x build measured above (its median), reused rather than rebuilt.
+    """
+    points = [{"factor": 1, "characters": base["characters_indexed"],
+               "seconds": base["seconds"], "peak_rss_bytes": base["peak_rss_bytes"],
+               "index_bytes": base["index_bytes"]}]
+    workdir = WORK_DIR / "zhsearch-scale"
+    for factor in factors:
+        if factor == 1:
+            continue
+        print(f"  zhsearch: build on {factor}x the corpus", flush=True)
+        scaled = scaled_source(source, factor)
+        if workdir.exists():
+            shutil.rmtree(workdir)
+        try:
+            raw = run_worker("build", "zhsearch", str(workdir), str(scaled))
+        except RuntimeError as error:
+            points.append({"factor": factor, "skipped": str(error)})
+            continue
+        finally:
+            shutil.rmtree(scaled)
+        points.append({"factor": factor, "characters": base["characters_indexed"] * factor,
+                       "seconds": raw["seconds"], "peak_rss_bytes": raw["peak_rss_bytes"],
+                       "index_bytes": raw["index_bytes"]})
+    for point in points:
+        if "seconds" in point:
+            point["chars_per_s"] = point["characters"] / point["seconds"]
+    return points
+
+
 def summarize_stack(raw: dict, corpus_counts: dict, known_items: list) -> dict:
     """Medians, percentiles and quality figures of one stack's raw measurements."""
     builds, answers = raw["builds"], raw["answers"]
@@ -146,6 +196,7 @@ def summarize_stack(raw: dict, corpus_counts: dict, known_items: list) -> dict:
             "chars_per_s": corpus_counts["characters"] / seconds,
             "index_bytes": builds[-1]["index_bytes"],
             "index_multiple": builds[-1]["index_bytes"] / corpus_counts["raw_bytes"],
+            "characters_indexed": corpus_counts["characters"],
             "peak_rss_bytes": statistics.median(b["peak_rss_bytes"] for b in builds),
         },
         "open_seconds": answers["open_seconds"],
@@ -227,12 +278,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stacks", default=",".join(STACKS),
                         help="comma-separated subset of: " + ", ".join(STACKS))
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP latency part")
+    parser.add_argument("--scale", default="",
+                        help="also build zhsearch on N copies of the corpus for each N in this "
+                             "comma-separated list (e.g. 2,4): time and memory against size")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     names = [name.strip() for name in args.stacks.split(",") if name.strip()]
     unknown = sorted(set(names) - set(STACKS))
     if unknown:
         parser.error(f"unknown stack(s): {', '.join(unknown)}")
+    try:
+        factors = sorted({int(f) for f in args.scale.split(",") if f.strip()})
+    except ValueError:
+        parser.error(f"--scale takes whole numbers separated by commas, not {args.scale!r}")
+    if any(f < 1 for f in factors):
+        parser.error("--scale factors must be 1 or more")
     command = "python -m bench" + (" " + " ".join(argv if argv is not None else sys.argv[1:]))
 
     started = time.perf_counter()
@@ -267,9 +327,10 @@ def main(argv: list[str] | None = None) -> None:
                      else summarize_stack(entry, corpus_counts, known_items))
               for name, entry in measure_stacks(names, source, query_file, plan).items()}
 
+    zhsearch_built = "build" in stacks.get("zhsearch", {})
     http: dict = {"skipped": "not requested (--no-http)"}
     if not args.no_http:
-        if "build" in stacks.get("zhsearch", {}):
+        if zhsearch_built:
             print("zhsearch serve: HTTP latency", flush=True)
             http = measure_http(WORK_DIR / "zhsearch", query_list, plan.http_requests,
                                 plan.query_rounds)
@@ -277,6 +338,16 @@ def main(argv: list[str] | None = None) -> None:
             http = {"skipped": "no zhsearch index was built in this run"}
         if "skipped" in http:
             print(f"  HTTP: skipped ({http['skipped']})")
+
+    update = {"skipped": "no zhsearch index was built in this run"}
+    scale: list[dict] = []
+    if zhsearch_built:
+        try:
+            update = measure_update(source, plan)
+        except RuntimeError as error:
+            update = {"skipped": str(error)}
+        if factors:
+            scale = measure_scale(source, factors, stacks["zhsearch"]["build"])
 
     results = {
         "plan": plan.__dict__,
@@ -289,6 +360,8 @@ def main(argv: list[str] | None = None) -> None:
         "floor": floor,
         "stacks": stacks,
         "http": http,
+        "update": update,
+        "scale": scale,
         "wall_seconds": time.perf_counter() - started,
     }
     results["ratios"] = report.ratios(results)

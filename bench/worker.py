@@ -5,6 +5,7 @@ object on stdout:
 
 * ``build STACK WORKDIR SOURCE...``: build seconds, counts, index bytes, peak memory;
 * ``query STACK WORKDIR QUERIES ROUNDS``: per-query latencies and results in both scripts;
+* ``update WORKDIR SOURCE ROUNDS``: zhsearch's incremental update after one article changed;
 * ``floor SOURCE ROUNDS``: analysis alone (jieba, OpenCC t2s, both) on one core.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -79,6 +81,35 @@ def query(stack_name: str, workdir: Path, query_file: Path, rounds: int) -> dict
             "known_item_results": known}
 
 
+def update(workdir: Path, source: Path, rounds: int) -> dict:
+    """Time ``search.index.update`` after one article of ``source`` changed, ``rounds`` times.
+
+    The index in ``workdir`` must have been built by zhsearch from ``source``. Each round
+    indexes a linked copy of ``source`` in which one article gained a paragraph.
+    """
+    from search.index import update as zhsearch_update
+
+    _load_jieba()
+    copy = workdir.with_name(workdir.name + ".update-source")
+    if copy.exists():
+        shutil.rmtree(copy)
+    shutil.copytree(source, copy, copy_function=os.link)  # links: no 14 MB copy
+    changed = sorted(copy.rglob("*.txt"))[len(list(copy.rglob("*.txt"))) // 2]
+    original = changed.read_text(encoding="utf-8")
+    seconds, reports = [], []
+    for round_number in range(rounds):
+        changed.unlink()  # replace the link, never write through it into the corpus
+        changed.write_text(f"{original}\n本報訊（第{round_number + 1}次更新）\n",
+                           encoding="utf-8")
+        start = time.perf_counter()
+        report = zhsearch_update([copy], workdir)
+        seconds.append(time.perf_counter() - start)
+        reports.append({"added": len(report.added), "changed": len(report.changed),
+                        "removed": len(report.removed)})
+    shutil.rmtree(copy)
+    return {"seconds": seconds, "reports": reports, "changed_file": changed.name}
+
+
 def floor(sources: list[Path], rounds: int) -> dict:
     """Characters per second of the analysis alone, pinned to one core."""
     import jieba
@@ -125,6 +156,8 @@ def _run(command: str, args: list[str]) -> dict:
         result = build(args[0], Path(args[1]), [Path(a) for a in args[2:]])
     elif command == "query":
         result = query(args[0], Path(args[1]), Path(args[2]), int(args[3]))
+    elif command == "update":
+        result = update(Path(args[0]), Path(args[1]), int(args[2]))
     elif command == "floor":
         result = floor([Path(a) for a in args[:-1]], int(args[-1]))
     else:
