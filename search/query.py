@@ -623,6 +623,8 @@ class Searcher:
         self._build_dir: Path | None = None
         self._index: whoosh_index.Index | None = None
         self._meta: dict[str, dict[str, object]] = {}
+        # Every thread's Whoosh searcher, so that close() can close them all.
+        self._open_searchers: set[object] = set()
         self._open()
         load_user_dict(self.settings.user_dict)
         jieba.initialize()  # load the dictionary now, not on the first query
@@ -652,22 +654,35 @@ class Searcher:
         local = self._local
         searcher = getattr(local, "searcher", None)
         if searcher is None or local.generation != self._generation:
-            if searcher is not None:
-                searcher.close()
             assert self._index is not None
-            searcher = self._index.searcher(weighting=BM25F())
-            local.searcher, local.generation = searcher, self._generation
+            fresh = self._index.searcher(weighting=BM25F())
+            local.searcher, local.generation = fresh, self._generation
+            self._replace(searcher, fresh)
+            searcher = fresh
         elif not searcher.up_to_date():
-            searcher = searcher.refresh()
-            local.searcher = searcher
+            # An update committed: open afresh (Searcher.refresh() would reuse segment readers
+            # that still see the documents the update deleted).
+            fresh = self._index.searcher(weighting=BM25F())
+            local.searcher = fresh
+            self._replace(searcher, fresh)
+            searcher = fresh
             self._meta = {}
         return searcher
 
+    def _replace(self, old, new) -> None:  # noqa: ANN001 - whoosh searchers
+        with self._lock:
+            if old is not None and old is not new:
+                self._open_searchers.discard(old)
+                old.close()
+            self._open_searchers.add(new)
+
     def close(self) -> None:
-        searcher = getattr(self._local, "searcher", None)
-        if searcher is not None:
-            searcher.close()
-            self._local.searcher = None
+        """Close the Whoosh searchers of every thread (their open index files)."""
+        with self._lock:
+            for searcher in self._open_searchers:
+                searcher.close()
+            self._open_searchers.clear()
+            self._generation += 1  # a thread that searches again opens a new searcher
 
     def search(self, query: str, page: int = 1, per_page: int | None = None) -> ResultPage:
         """One page of paragraphs matching ``query``, best first, with highlights.

@@ -426,8 +426,6 @@ def test_update_applies_added_changed_and_removed_files(three_articles: Path,
     assert (info["documents"], info["paragraphs"]) == (3, 8 + 2)
 
 
-@pytest.mark.xfail(strict=True, reason="Whoosh's Searcher.refresh() reuses segment readers with "
-                   "their old deletions; search/query.py must open a new searcher instead")
 def test_open_searcher_sees_an_update_without_a_restart(three_articles: Path,
                                                         tmp_path: Path) -> None:
     index_dir = tmp_path / "index"

@@ -166,6 +166,7 @@ def test_too_many_terms_is_refused(index_dir) -> None:  # noqa: ANN001
     searcher = Searcher(index_dir, load_settings({}, max_query_terms=20, max_query_length=1000))
     with pytest.raises(QueryError, match="too broad"):
         searcher.search("中华人民共和国国务院办公厅关于进一步加强工业经济运行的通知")
+    searcher.close()
 
 
 def test_empty_query_returns_nothing(searcher: Searcher) -> None:

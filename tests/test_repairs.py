@@ -40,7 +40,9 @@ def unrepaired(seed_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sear
     target = tmp_path_factory.mktemp("unrepaired")
     report = build([seed_dir], target, procs=1, repair=False)
     assert report.repairs == []
-    return Searcher(target, load_settings({}))
+    searcher = Searcher(target, load_settings({}))
+    yield searcher
+    searcher.close()
 
 
 @pytest.fixture(scope="module")
