@@ -47,7 +47,7 @@ class ScriptFolder:
             dictionary_dir = Path(opencc.__file__).parent / "dictionary"
         phrases = _read_opencc_dict(dictionary_dir / "TSPhrases.txt")
         characters = _read_opencc_dict(dictionary_dir / "TSCharacters.txt")
-        self._table = str.maketrans({k: v for k, v in characters.items() if len(k) == 1})
+        self.table = str.maketrans({k: v for k, v in characters.items() if len(k) == 1})
         # Every entry maps to a string of the same length (checked in the tests against the
         # installed dictionaries); one that did not would break the offset map, so skip it.
         self._phrases = {k: v for k, v in phrases.items() if len(k) == len(v) and len(k) > 1}
@@ -55,9 +55,12 @@ class ScriptFolder:
         self._phrase_re = (re.compile("|".join(map(re.escape, alternatives)))
                            if alternatives else None)
 
-    def fold(self, text: str) -> str:
-        """Convert ``text`` to simplified script; the result has the same length."""
-        folded = text.translate(self._table)
+    def fold(self, text: str, table: dict[int, str] | None = None) -> str:
+        """Convert ``text`` to simplified script; the result has the same length.
+
+        ``table`` replaces the character table (a superset of it, e.g. with width folding).
+        """
+        folded = text.translate(table or self.table)
         if self._phrase_re is None or not self._phrase_re.search(text):
             return folded
         # Phrase matches are made on the original (traditional) text, as OpenCC does.
@@ -105,16 +108,27 @@ class Normalized:
         return self.starts[start], self.ends[end - 1]
 
 
+@lru_cache(maxsize=1)
+def _folding_table() -> dict[int, str]:
+    """Width folding and OpenCC's character table in one, for a single ``str.translate``."""
+    return {**script_folder().table, **_WIDTH_TABLE}
+
+
+@lru_cache(maxsize=4096)
 def normalize(text: str) -> Normalized:
     """Normalize text for matching: half-width, lower case, simplified script.
+
+    Cached: the paragraphs of popular hits are normalized again on every query that shows them.
 
     >>> normalize("ＡＢＣ１９９８年棗莊").text
     'abc1998年枣庄'
     """
-    half = text.translate(_WIDTH_TABLE)
-    lower = half.lower()
+    # Width and script folding in one pass; lower-casing after it is the same as before it,
+    # since script folding maps Han characters only.
+    lower = script_folder().fold(text, _folding_table()).lower()
     if len(lower) == len(text):
-        return Normalized(script_folder().fold(lower), text)
+        return Normalized(lower, text)
+    half = text.translate(_WIDTH_TABLE)
     # A few characters lower-case to two (İ -> i̇): map every output character back by hand.
     chars: list[str] = []
     starts: list[int] = []
