@@ -93,6 +93,15 @@ def seed_copies(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def twelve_seed_copies(seed_copies: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve of the copies: 108 records, so Whoosh hands a batch of 100 to a parallel worker."""
+    root = tmp_path_factory.mktemp("twelve")
+    for path in sorted(seed_copies.iterdir())[:12]:
+        shutil.copyfile(path, root / path.name)
+    return root
+
+
 @pytest.fixture
 def live_index(index_dir: Path, tmp_path: Path) -> Path:
     """A private copy of the shared index, for tests that fault or change it."""
@@ -117,6 +126,14 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
     yield mount_point
     _run("umount", "-l", str(mount_point))
+
+
+def fill_disk(folder: Path, leave: int = 64 * 1024) -> None:
+    """Fill the file system of ``folder`` with a ballast file until ``leave`` bytes are free."""
+    free = shutil.disk_usage(folder).free
+    with open(folder / "ballast", "wb") as ballast:
+        ballast.truncate(0)
+        ballast.write(b"\0" * max(0, free - leave))
 
 
 @pytest.fixture

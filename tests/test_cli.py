@@ -15,7 +15,7 @@ import pytest
 from search.config import load_settings
 from search.index import BUILDS, build
 from search.query import ResultPage, Searcher
-from tests.conftest import SEED_ID, zhsearch_env
+from tests.conftest import SEED_ID, fill_disk, zhsearch_env
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -133,15 +133,16 @@ def test_build_and_update_on_a_read_only_mount_fail_in_one_line(
 
 
 def test_build_on_a_full_disk_fails_in_one_line_and_keeps_the_live_index(
-        zhsearch: Run, index_dir: Path, seed_copies: Path, tiny_disk: Path) -> None:
+        zhsearch: Run, index_dir: Path, twelve_seed_copies: Path, tiny_disk: Path) -> None:
     live = tiny_disk / "index"
     shutil.copytree(index_dir, live)
+    fill_disk(tiny_disk)
     before = _total(live)
     builds = sorted((live / BUILDS).iterdir())
     # Default --procs: on two cores or more the parallel workers meet the full disk too. Warnings
     # keep their default: Whoosh leaves the files of a writer that failed half-way to the
     # garbage collector, which reports them as ResourceWarnings when they are errors.
-    result = zhsearch("build", "--source", str(seed_copies), "--index", str(live),
+    result = zhsearch("build", "--source", str(twelve_seed_copies), "--index", str(live),
                       warnings_as_errors=False)
     _one_line_error(result, "No space left on device")
     assert sorted((live / BUILDS).iterdir()) == builds

@@ -40,6 +40,7 @@ from tests.conftest import (
     SEED_COPIES,
     SEED_ID,
     SIMPLIFIED_ARTICLES,
+    fill_disk,
     zhsearch_command,
     zhsearch_env,
 )
@@ -98,12 +99,9 @@ def test_shared_index_counts_match_the_articles(index_dir: Path, corpus_dir: Pat
     assert len(paths) == 1 + len(SIMPLIFIED_ARTICLES)
 
 
-def test_parallel_build_indexes_the_same_records_as_a_serial_one(seed_copies: Path,
+def test_parallel_build_indexes_the_same_records_as_a_serial_one(twelve_seed_copies: Path,
                                                                  tmp_path: Path) -> None:
-    source = tmp_path / "twelve"  # 108 records: Whoosh hands batches of 100 to its workers
-    source.mkdir()
-    for path in sorted(seed_copies.iterdir())[:12]:
-        shutil.copyfile(path, source / path.name)
+    source = twelve_seed_copies
     serial = build([source], tmp_path / "serial", procs=1)
     parallel = build([source], tmp_path / "parallel", procs=2)
     assert (parallel.documents, parallel.paragraphs) == (serial.documents, serial.paragraphs)
@@ -189,12 +187,15 @@ def test_read_only_mount_is_refused_and_still_searchable(
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("procs", [1, 2])
 def test_full_disk_is_refused_and_the_live_index_stays(
-        tiny_disk: Path, seed_copy: Path, seed_copies: Path, procs: int) -> None:
+        tiny_disk: Path, seed_copy: Path, twelve_seed_copies: Path, procs: int) -> None:
     index_dir = tiny_disk / "index"
-    build([seed_copy], index_dir, procs=1)  # fits in 1 MB; the copies do not
+    build([seed_copy], index_dir, procs=1)
+    fill_disk(tiny_disk)
     before, builds = _total(index_dir), _builds(index_dir)
+    # With two processes the copies are many enough for Whoosh to use a worker process.
+    source = seed_copy if procs == 1 else twelve_seed_copies
     with pytest.raises(IndexUnusable, match="No space left on device"):
-        build([seed_copies], index_dir, procs=procs)
+        build([source], index_dir, procs=procs)
     assert _builds(index_dir) == builds  # the half-written build was removed
     assert _total(index_dir) == before
 
@@ -353,6 +354,29 @@ def test_ctrl_c_stops_a_build_and_leaves_the_previous_index(
     assert "Traceback" not in stderr
     assert _builds(index_dir) == builds  # no folder of the interrupted build
     assert _total(index_dir) == before
+
+
+def test_a_killed_worker_fails_the_build_instead_of_switching_to_a_partial_index(
+        seed_copy: Path, seed_copies: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    build([seed_copy], index_dir, procs=1)
+    seed_total, builds = _total(index_dir), _builds(index_dir)
+    proc = _start_build(seed_copies, index_dir)
+    deadline = time.monotonic() + 60
+    while not _family(proc):  # Whoosh forks its first worker once 100 records wait
+        assert proc.poll() is None and time.monotonic() < deadline, "no worker was started"
+        time.sleep(0.02)
+    time.sleep(0.5)  # let it take its first batch
+    worker = _family(proc)[0]
+    worker.kill()  # as the kernel's OOM killer would
+    _, stderr = proc.communicate(timeout=120)
+    if proc.returncode == 0:  # the worker had done nothing yet: then the build is whole
+        assert _total(index_dir) == SEED_COPIES * seed_total
+        return
+    assert stderr.strip().splitlines()[-1].startswith("Error: the build in ")
+    assert "is incomplete" in stderr and "Traceback" not in stderr
+    assert _builds(index_dir) == builds
+    assert _total(index_dir) == seed_total
 
 
 def test_a_second_build_is_refused_while_one_runs_and_the_index_is_whole(
