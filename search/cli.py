@@ -7,6 +7,7 @@ exit status, never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -75,8 +76,10 @@ def build_command(sources: tuple[Path, ...], index: Path | None, procs: int | No
 def update_command(sources: tuple[Path, ...], index: Path | None, repair: bool | None) -> None:
     """Re-index only the articles added, changed or removed since the last build."""
     settings = _settings(index, sources, repair)
+    # Without --source (or ZHSEARCH_SOURCES), update the folders the index was built from.
+    chosen = settings.sources if sources or os.environ.get("ZHSEARCH_SOURCES") else None
     try:
-        report = update(settings.sources, settings.index_dir, user_dict=settings.user_dict,
+        report = update(chosen, settings.index_dir, user_dict=settings.user_dict,
                         repair=settings.repair_mojibake)
     except IndexError_ as e:
         raise click.ClickException(str(e)) from None

@@ -255,7 +255,7 @@ def _write_info(build_dir: Path, documents: int, paragraphs: int, sources: Seque
         "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "documents": documents,
         "paragraphs": paragraphs,
-        "sources": [str(s) for s in sources],
+        "sources": [str(Path(s).resolve()) for s in sources],
     }
     tmp = build_dir / (BUILD_INFO + ".tmp")
     tmp.write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -424,15 +424,23 @@ _workers = _WorkerGuard()
 os.register_at_fork(after_in_child=_workers.after_fork_in_child)
 
 
-def update(sources: Sequence[Path], index_dir: Path, *, user_dict: Path | None = None,
+def update(sources: Sequence[Path] | None, index_dir: Path, *, user_dict: Path | None = None,
            repair: bool = True) -> BuildReport:
     """Re-index only the documents added, changed (by content hash) or removed since the build.
 
-    Whoosh commits atomically, so readers see the index before or after the update, never
-    between. Raises :class:`IndexNotFound`, :class:`IndexBusy`, :class:`IndexUnusable`.
+    ``sources`` None means the folders the index was built from (an update from other folders
+    would remove every article not in them). Whoosh commits atomically, so readers see the
+    index before or after the update, never between. Raises :class:`IndexNotFound`,
+    :class:`IndexBusy`, :class:`IndexUnusable`.
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
+    if sources is None:
+        recorded = build_info(current_build(index_dir)).get("sources")
+        if not isinstance(recorded, list) or not recorded:
+            raise IndexUnusable(f"the index at {index_dir} does not record its source folders; "
+                                "name them with --source")
+        sources = [Path(s) for s in recorded]
     sources = [Path(s) for s in sources]
     load_user_dict(user_dict)
     report = BuildReport(index_dir=index_dir)

@@ -247,3 +247,17 @@ def test_update_without_an_index_is_a_one_line_error(zhsearch: Run, seed_copy: P
     result = zhsearch("update", "--source", str(seed_copy), "--index", str(tmp_path / "index"))
     _one_line_error(result, "run 'zhsearch build' first")
     assert not (tmp_path / "index").exists()
+
+
+
+def test_update_without_source_uses_the_folders_the_index_was_built_from(
+        zhsearch: Callable[..., subprocess.CompletedProcess[str]], seed_copy: Path,
+        tmp_path: Path) -> None:
+    index_dir = str(tmp_path / "index")
+    assert zhsearch("build", "--source", str(seed_copy), "--index", index_dir,
+                    "--procs", "1").returncode == 0
+    (seed_copy / "extra.txt").write_text("瀑布觀測站\n\n瀑布觀測站今日啟用。\n", encoding="utf-8")
+    # tmp_path has no seeds/: the recorded source folder is used and nothing is removed.
+    done = zhsearch("update", "--index", index_dir)
+    assert done.returncode == 0, done.stderr
+    assert "added 1, changed 0, removed 0" in done.stdout
