@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +29,10 @@ CONTENT_TAGS = frozenset(
 )
 # A known item must be distinctive: its span occurs at most this often in the whole corpus.
 MAX_SPAN_OCCURRENCES = 3
+# ...and come from prose: a paragraph this long with a full stop, question or exclamation mark,
+# not a subtitle, author line or photo caption (which search engines may file with the title).
+PROSE_MIN_CHARS = 20
+SENTENCE_END = re.compile(r"[。！？]")
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,8 @@ def sample_known_items(tagged: Tagged, traditional: dict[str, str], count: int,
                        seed: int) -> list[KnownItem]:
     """Sample ``count`` distinctive two-word spans, each with its source paragraph's key.
 
-    A span is distinctive when it occurs at most ``MAX_SPAN_OCCURRENCES`` times in the corpus.
+    A span is distinctive when it occurs at most ``MAX_SPAN_OCCURRENCES`` times in the corpus;
+    it is taken from a prose paragraph (see ``PROSE_MIN_CHARS``), never a byline or caption.
     """
     rng = random.Random(f"known-items-{seed}")
     paragraphs = _body_paragraphs(tagged)
@@ -159,14 +165,14 @@ def sample_known_items(tagged: Tagged, traditional: dict[str, str], count: int,
     seen: set[str] = set()
     while len(items) < count:
         doc_id, number, pairs = rng.choice(paragraphs)
+        paragraph = "".join(word for word, _ in pairs)
         spans = _two_word_spans(pairs)
-        if not spans:
+        if len(paragraph) < PROSE_MIN_CHARS or not SENTENCE_END.search(paragraph) or not spans:
             continue
         start, span = rng.choice(spans)
         if span in seen or corpus.count(span) > MAX_SPAN_OCCURRENCES:
             continue
         seen.add(span)
-        paragraph = "".join(word for word, _ in pairs)
         key = paragraph_key(doc_id, number)
         items.append(KnownItem(key, span, to_traditional(key, paragraph, start, span)))
     return items

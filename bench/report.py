@@ -299,8 +299,9 @@ def render(results: dict, chart_name: str) -> str:
         "## Search quality",
         "",
         "Known item: a distinctive two-word span (at most 3 occurrences in the corpus) from a "
-        "random body paragraph, typed in simplified, then as it reads in the traditional copy; "
-        "recall@10 and MRR of that paragraph. Same top 10: the share of queries (among those "
+        "random prose paragraph (not the headline, a subtitle, an author line or a caption), "
+        "typed in simplified, then as it reads in the traditional copy; recall@10 and MRR of "
+        "that paragraph. Same top 10: the share of queries (among those "
         "that hit in either script) whose simplified and traditional forms return the same set "
         "of 10 paragraphs.",
         "",
