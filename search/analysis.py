@@ -453,7 +453,3 @@ def analyze(text: str) -> dict[str, object]:
                        "position": None, "part": False})
     return {"text": text, "normalized": norm.text, "tokens": tokens}
 
-
-def is_han(ch: str) -> bool:
-    """True for a Han character (any CJK ideograph block)."""
-    return bool(HAN_RUN_RE.fullmatch(ch))
