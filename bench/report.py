@@ -321,8 +321,8 @@ def render(results: dict, chart_name: str) -> str:
         "",
         "## Scale: zhsearch on copies of the corpus",
         "",
-        "Copies are hard-linked under new ids (`copy1/...`, `copy2/...`); one build each, the "
-        "1x row is the median build above.",
+        "Copies are hard-linked under new ids (`copy1/...`, `copy2/...`); one build each, back "
+        "to back (so the 1x row may differ from the median build above).",
         "",
         *scale_lines(results),
         "",

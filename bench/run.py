@@ -140,18 +140,15 @@ def scaled_source(source: Path, factor: int) -> Path:
     return target
 
 
-def measure_scale(source: Path, factors: list[int], base: dict) -> list[dict]:
-    """zhsearch build time and peak memory on ``factor`` copies of the corpus, one build each.
+def measure_scale(source: Path, factors: list[int], characters: int) -> list[dict]:
+    """zhsearch build time and peak memory on 1x and ``factors`` copies of the corpus.
 
-    ``base`` is the 1x build measured above (its median), reused rather than rebuilt.
+    One build each, back to back, so the points share the machine's conditions (the 1x build
+    is repeated here rather than taken from the interleaved builds above).
     """
-    points = [{"factor": 1, "characters": base["characters_indexed"],
-               "seconds": base["seconds"], "peak_rss_bytes": base["peak_rss_bytes"],
-               "index_bytes": base["index_bytes"]}]
+    points = []
     workdir = WORK_DIR / "zhsearch-scale"
-    for factor in factors:
-        if factor == 1:
-            continue
+    for factor in sorted({1, *factors}):
         print(f"  zhsearch: build on {factor}x the corpus", flush=True)
         scaled = scaled_source(source, factor)
         if workdir.exists():
@@ -163,12 +160,11 @@ def measure_scale(source: Path, factors: list[int], base: dict) -> list[dict]:
             continue
         finally:
             shutil.rmtree(scaled)
-        points.append({"factor": factor, "characters": base["characters_indexed"] * factor,
-                       "seconds": raw["seconds"], "peak_rss_bytes": raw["peak_rss_bytes"],
-                       "index_bytes": raw["index_bytes"]})
-    for point in points:
-        if "seconds" in point:
-            point["chars_per_s"] = point["characters"] / point["seconds"]
+        size = characters * factor
+        points.append({"factor": factor, "characters": size, "seconds": raw["seconds"],
+                       "chars_per_s": size / raw["seconds"],
+                       "peak_rss_bytes": raw["peak_rss_bytes"], "index_bytes": raw["index_bytes"]})
+    shutil.rmtree(workdir, ignore_errors=True)
     return points
 
 
@@ -196,7 +192,6 @@ def summarize_stack(raw: dict, corpus_counts: dict, known_items: list) -> dict:
             "chars_per_s": corpus_counts["characters"] / seconds,
             "index_bytes": builds[-1]["index_bytes"],
             "index_multiple": builds[-1]["index_bytes"] / corpus_counts["raw_bytes"],
-            "characters_indexed": corpus_counts["characters"],
             "peak_rss_bytes": statistics.median(b["peak_rss_bytes"] for b in builds),
         },
         "open_seconds": answers["open_seconds"],
@@ -347,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
         except RuntimeError as error:
             update = {"skipped": str(error)}
         if factors:
-            scale = measure_scale(source, factors, stacks["zhsearch"]["build"])
+            scale = measure_scale(source, factors, corpus_counts["characters"])
 
     results = {
         "plan": plan.__dict__,
