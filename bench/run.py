@@ -165,6 +165,7 @@ def measure_scale(source: Path, factors: list[int], characters: int) -> list[dic
                        "chars_per_s": size / raw["seconds"],
                        "peak_rss_bytes": raw["peak_rss_bytes"], "index_bytes": raw["index_bytes"]})
     shutil.rmtree(workdir, ignore_errors=True)
+    workdir.with_name(workdir.name + ".sources.json").unlink(missing_ok=True)  # the adapter's note
     return points
 
 
