@@ -44,10 +44,11 @@ class Plan:
     query_rounds: int
     floor_rounds: int
     http_requests: int
+    scale: tuple[int, ...] = ()  # zhsearch builds on this many copies of the corpus
 
 
 FULL = Plan("full", 1, queries=300, known_items=200, builds=3, query_rounds=3, floor_rounds=3,
-            http_requests=600)
+            http_requests=600, scale=(2, 4))
 QUICK = Plan("quick", 40, queries=40, known_items=40, builds=3, query_rounds=3, floor_rounds=3,
              http_requests=100)
 
@@ -274,9 +275,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stacks", default=",".join(STACKS),
                         help="comma-separated subset of: " + ", ".join(STACKS))
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP latency part")
-    parser.add_argument("--scale", default="",
-                        help="also build zhsearch on N copies of the corpus for each N in this "
-                             "comma-separated list (e.g. 2,4): time and memory against size")
+    parser.add_argument("--scale", default=None,
+                        help="build zhsearch on N copies of the corpus for each N in this "
+                             "comma-separated list: time and memory against size (default: "
+                             "2,4 for the full run, none for --quick; '' for none)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     names = [name.strip() for name in args.stacks.split(",") if name.strip()]
@@ -284,7 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown stack(s): {', '.join(unknown)}")
     try:
-        factors = sorted({int(f) for f in args.scale.split(",") if f.strip()})
+        factors = (list(plan.scale) if args.scale is None
+                   else sorted({int(f) for f in args.scale.split(",") if f.strip()}))
     except ValueError:
         parser.error(f"--scale takes whole numbers separated by commas, not {args.scale!r}")
     if any(f < 1 for f in factors):
