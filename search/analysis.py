@@ -315,20 +315,49 @@ def query_ngrams(normalized_text: str) -> list[str]:
 # --- Whoosh tokenizers ------------------------------------------------------------------------
 
 
-def _whole_value(t: Token, value: str, positions: bool, chars: bool, start_pos: int,
-                 start_char: int) -> Token:
-    """The single token Whoosh asks for with ``tokenize=False``: the whole value, normalized."""
-    t.original = t.text = normalize(value).text
-    t.boost = 1.0
-    if positions:
-        t.pos = start_pos
-    if chars:
-        t.startchar = start_char
-        t.endchar = start_char + len(value)
-    return t
+class _OffsetTokenizer(Tokenizer):
+    """Whoosh's tokenizer contract, once, for tokenizers that report original offsets.
+
+    Subclasses yield ``(term, position, start, end)`` from :meth:`spans`, with ``start``/``end``
+    in the original text; this class fills the one reused :class:`Token` the way Whoosh expects
+    (``positions``, ``chars``, ``keeporiginal``, ``start_pos``, ``start_char``, ``tokenize``).
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.__dict__ == self.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(self.__dict__.items()))))
+
+    def spans(self, value: str, mode: str, removestops: bool
+              ) -> Iterator[tuple[str, int, int, int]]:
+        raise NotImplementedError
+
+    def __call__(self, value: str, positions: bool = False, chars: bool = False,
+                 keeporiginal: bool = False, removestops: bool = True, start_pos: int = 0,
+                 start_char: int = 0, tokenize: bool = True, mode: str = "",
+                 **kwargs: object) -> Iterator[Token]:
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        t.boost = 1.0
+        if not tokenize:  # the whole value as one token, normalized
+            found: Iterator[tuple[str, int, int, int]] = iter(
+                [(normalize(value).text, 0, 0, len(value))])
+        else:
+            found = self.spans(value, mode, removestops)
+        for term, position, start, end in found:
+            t.text = term
+            t.stopped = False
+            if keeporiginal:
+                t.original = value[start:end]
+            if positions:
+                t.pos = start_pos + position
+            if chars:
+                t.startchar = start_char + start
+                t.endchar = start_char + end
+            yield t
 
 
-class ChineseWordTokenizer(Tokenizer):
+class ChineseWordTokenizer(_OffsetTokenizer):
     """Whoosh tokenizer: jieba words over normalized text, offsets into the original.
 
     In ``mode="index"`` (writing) long words also yield their dictionary sub-words at the same
@@ -338,39 +367,17 @@ class ChineseWordTokenizer(Tokenizer):
     ['压实', '责任']
     """
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
-
-    def __call__(self, value: str, positions: bool = False, chars: bool = False,
-                 keeporiginal: bool = False, removestops: bool = True, start_pos: int = 0,
-                 start_char: int = 0, tokenize: bool = True, mode: str = "",
-                 **kwargs: object) -> Iterator[Token]:
-        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        if not tokenize:
-            yield _whole_value(t, value, positions, chars, start_pos, start_char)
-            return
+    def spans(self, value: str, mode: str, removestops: bool
+              ) -> Iterator[tuple[str, int, int, int]]:
         if mode == "index" and removestops:
             tokens: Iterator[WordToken] | tuple[WordToken, ...] = index_analysis(value).words
         else:
             tokens = words(value, with_parts=(mode == "index"), keep_stops=not removestops)
         for w in tokens:
-            t.text = w.term
-            t.boost = 1.0
-            t.stopped = False
-            if keeporiginal:
-                t.original = value[w.start : w.end]
-            if positions:
-                t.pos = start_pos + w.position
-            if chars:
-                t.startchar = start_char + w.start
-                t.endchar = start_char + w.end
-            yield t
+            yield w.term, w.position, w.start, w.end
 
 
-class HanNgramTokenizer(Tokenizer):
+class HanNgramTokenizer(_OffsetTokenizer):
     """Whoosh tokenizer: Han character unigrams and bigrams, offsets into the original.
 
     Positions are the character offsets of the grams in the normalized text; the n-gram field
@@ -385,20 +392,8 @@ class HanNgramTokenizer(Tokenizer):
     def __init__(self, skip_words: bool = False) -> None:
         self.skip_words = skip_words
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.skip_words == self.skip_words
-
-    def __hash__(self) -> int:
-        return hash((type(self), self.skip_words))
-
-    def __call__(self, value: str, positions: bool = False, chars: bool = False,
-                 keeporiginal: bool = False, removestops: bool = True, start_pos: int = 0,
-                 start_char: int = 0, tokenize: bool = True, mode: str = "",
-                 **kwargs: object) -> Iterator[Token]:
-        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        if not tokenize:
-            yield _whole_value(t, value, positions, chars, start_pos, start_char)
-            return
+    def spans(self, value: str, mode: str, removestops: bool
+              ) -> Iterator[tuple[str, int, int, int]]:
         covered: frozenset[tuple[int, int]] = frozenset()
         blocked: frozenset[int] = frozenset()
         if self.skip_words and mode == "index":
@@ -407,19 +402,8 @@ class HanNgramTokenizer(Tokenizer):
         else:
             norm = normalize(value)
         for gram, offset in han_ngrams(norm.text, covered, blocked):
-            t.text = gram
-            t.boost = 1.0
-            t.stopped = False
-            if keeporiginal or chars:
-                start, end = norm.span(offset, offset + len(gram))
-                if keeporiginal:
-                    t.original = value[start:end]
-                if chars:
-                    t.startchar = start_char + start
-                    t.endchar = start_char + end
-            if positions:
-                t.pos = start_pos + offset
-            yield t
+            start, end = norm.span(offset, offset + len(gram))
+            yield gram, offset, start, end
 
 
 def word_analyzer() -> ChineseWordTokenizer:
