@@ -380,7 +380,6 @@ def _text(value: str, plan: Plan, negated: bool) -> tuple[wq.Query, wq.Query] | 
             tiers.append(term)
             if not negated:
                 plan.needles.append(chunk)
-                plan.boost.append(wq.Term("title", chunk, boost=TITLE_BOOST))
             continue
         substring = _substring(chunk, plan)
         chunk_words = [w.term for w in words(chunk, with_parts=False, keep_stops=True)]
