@@ -205,3 +205,12 @@ def zhsearch(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
                               timeout=timeout, check=False)
 
     return run
+
+
+def total_hits(index_dir: Path, query: str = "棗莊") -> int:
+    """The number of paragraphs a fresh Searcher on ``index_dir`` finds for ``query``."""
+    searcher = Searcher(index_dir, load_settings({}))
+    try:
+        return searcher.search(query).total
+    finally:
+        searcher.close()

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from search.config import load_settings
 from search.index import BUILDS, build
 from search.query import ResultPage, Searcher
-from tests.conftest import SEED_ID, fill_disk, zhsearch_env
+from tests.conftest import SEED_ID, fill_disk, total_hits, zhsearch_env
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -24,13 +23,6 @@ SUMMARY = re.compile(
     r"(?P<paragraphs>\d+) paragraphs, (?P<skipped>\d+) skipped, (?P<spam>\d+) spam removed, "
     r"\d+ repaired, (?P<seconds>\d+\.\d\d) s, (?P<rate>[\d,]+) characters/s$")
 
-
-def _total(index_dir: Path, query: str = "棗莊") -> int:
-    searcher = Searcher(index_dir, load_settings({}))
-    try:
-        return searcher.search(query).total
-    finally:
-        searcher.close()
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> str:
@@ -63,7 +55,7 @@ def test_build_prints_a_summary_and_the_skipped_files(zhsearch: Run, seed_copy: 
     assert re.search(rf"^skipped {re.escape(str(seed_copy / 'empty.txt'))}: \S", result.stderr,
                      re.M)
     assert f"spam left out of {SEED_ID}: " in result.stderr
-    assert _total(index_dir) > 0
+    assert total_hits(index_dir) > 0
 
 
 def _empty_source(tmp_path: Path, seed_copy: Path) -> tuple[list[str], str]:
@@ -113,23 +105,23 @@ def test_build_that_cannot_index_fails_in_one_line(
 
 def test_build_into_an_immutable_folder_fails_in_one_line(
         zhsearch: Run, live_index: Path, seed_copy: Path, make_immutable) -> None:  # noqa: ANN001
-    before = _total(live_index)
+    before = total_hits(live_index)
     builds = sorted((live_index / BUILDS).iterdir())
     make_immutable(live_index)
     result = zhsearch("build", "--source", str(seed_copy), "--index", str(live_index))
     _one_line_error(result, "Operation not permitted")
     assert sorted((live_index / BUILDS).iterdir()) == builds
-    assert _total(live_index) == before
+    assert total_hits(live_index) == before
 
 
 def test_build_and_update_on_a_read_only_mount_fail_in_one_line(
         zhsearch: Run, live_index: Path, seed_copy: Path, read_only_view) -> None:  # noqa: ANN001
     view = read_only_view(live_index)
-    before = _total(view)
+    before = total_hits(view)
     for command in ("build", "update"):
         result = zhsearch(command, "--source", str(seed_copy), "--index", str(view))
         _one_line_error(result, "Read-only file system")
-    assert _total(view) == before
+    assert total_hits(view) == before
 
 
 def test_build_on_a_full_disk_fails_in_one_line_and_keeps_the_live_index(
@@ -137,7 +129,7 @@ def test_build_on_a_full_disk_fails_in_one_line_and_keeps_the_live_index(
     live = tiny_disk / "index"
     shutil.copytree(index_dir, live)
     fill_disk(tiny_disk)
-    before = _total(live)
+    before = total_hits(live)
     builds = sorted((live / BUILDS).iterdir())
     # Default --procs: on two cores or more the parallel workers meet the full disk too. Warnings
     # keep their default: Whoosh leaves the files of a writer that failed half-way to the
@@ -146,7 +138,7 @@ def test_build_on_a_full_disk_fails_in_one_line_and_keeps_the_live_index(
                       warnings_as_errors=False)
     _one_line_error(result, "No space left on device")
     assert sorted((live / BUILDS).iterdir()) == builds
-    assert _total(live) == before
+    assert total_hits(live) == before
 
 
 # --- query ------------------------------------------------------------------------------------
@@ -235,7 +227,7 @@ def test_update_reports_what_changed_and_then_nothing(zhsearch: Run, seed_copy: 
     assert re.search(rf"^skipped {re.escape(str(seed_copy / 'broken.txt'))}: \S", first.stderr,
                      re.M)
     for query, total in [("瀑布觀測站", 1), ("沙漠氣象站", 1), ("將被刪除", 0), ("將被修改", 0)]:
-        assert _total(index_dir, query) == total, query
+        assert total_hits(index_dir, query) == total, query
 
     again = zhsearch(*args)
     assert again.returncode == 0, again.stderr

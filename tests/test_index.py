@@ -41,20 +41,13 @@ from tests.conftest import (
     SEED_ID,
     SIMPLIFIED_ARTICLES,
     fill_disk,
+    total_hits,
     zhsearch_command,
     zhsearch_env,
 )
 
 QUERY = "棗莊"  # in the seed's source line and body: several paragraphs per copy
 
-
-def _total(index_dir: Path, query: str = QUERY) -> int:
-    """The number of paragraphs a fresh Searcher finds for ``query``."""
-    searcher = Searcher(index_dir, load_settings({}))
-    try:
-        return searcher.search(query).total
-    finally:
-        searcher.close()
 
 
 def _builds(index_dir: Path) -> set[str]:
@@ -105,7 +98,7 @@ def test_parallel_build_indexes_the_same_records_as_a_serial_one(twelve_seed_cop
     serial = build([source], tmp_path / "serial", procs=1)
     parallel = build([source], tmp_path / "parallel", procs=2)
     assert (parallel.documents, parallel.paragraphs) == (serial.documents, serial.paragraphs)
-    assert _total(tmp_path / "parallel") == _total(tmp_path / "serial") > 0
+    assert total_hits(tmp_path / "parallel") == total_hits(tmp_path / "serial") > 0
 
 
 def test_bad_files_are_skipped_with_reasons_and_the_rest_is_indexed(seed_copy: Path,
@@ -127,14 +120,14 @@ def test_nothing_to_index_is_refused_and_the_live_index_stays(
     source.mkdir()
     for name, data in bad_files.items():
         (source / name).write_bytes(data)
-    before, builds = _total(live_index), _builds(live_index)
+    before, builds = total_hits(live_index), _builds(live_index)
     with pytest.raises(IndexUnusable, match="nothing to index") as raised:
         build([source], live_index, procs=1)
     assert "\n" not in str(raised.value)
     if bad_files:
         assert f"{len(bad_files)} skipped" in str(raised.value)
     assert _builds(live_index) == builds  # the failed build left nothing behind
-    assert _total(live_index) == before
+    assert total_hits(live_index) == before
 
 
 def test_missing_source_folder_is_refused_before_touching_the_index(tmp_path: Path) -> None:
@@ -163,23 +156,23 @@ def test_a_foreign_folder_is_refused_and_left_alone(seed_copy: Path, tmp_path: P
 
 def test_immutable_index_folder_is_refused_and_the_live_index_stays(
         live_index: Path, seed_copy: Path, make_immutable) -> None:  # noqa: ANN001
-    before, builds = _total(live_index), _builds(live_index)
+    before, builds = total_hits(live_index), _builds(live_index)
     make_immutable(live_index)
     with pytest.raises(IndexUnusable, match="cannot write to the index folder"):
         build([seed_copy], live_index, procs=1)
     assert _builds(live_index) == builds
-    assert _total(live_index) == before
+    assert total_hits(live_index) == before
 
 
 def test_read_only_mount_is_refused_and_still_searchable(
         live_index: Path, seed_copy: Path, read_only_view) -> None:  # noqa: ANN001
-    before = _total(live_index)
+    before = total_hits(live_index)
     view = read_only_view(live_index)
     with pytest.raises(IndexUnusable, match="Read-only file system"):
         build([seed_copy], view, procs=1)
     with pytest.raises(IndexUnusable, match="Read-only file system"):
         update([seed_copy], view)
-    assert _total(view) == before  # a reader needs no write access
+    assert total_hits(view) == before  # a reader needs no write access
 
 
 # Whoosh's writer, failing half-way through a commit, leaves its open files to the garbage
@@ -191,13 +184,13 @@ def test_full_disk_is_refused_and_the_live_index_stays(
     index_dir = tiny_disk / "index"
     build([seed_copy], index_dir, procs=1)
     fill_disk(tiny_disk)
-    before, builds = _total(index_dir), _builds(index_dir)
+    before, builds = total_hits(index_dir), _builds(index_dir)
     # With two processes the copies are many enough for Whoosh to use a worker process.
     source = seed_copy if procs == 1 else twelve_seed_copies
     with pytest.raises(IndexUnusable, match="No space left on device"):
         build([source], index_dir, procs=procs)
     assert _builds(index_dir) == builds  # the half-written build was removed
-    assert _total(index_dir) == before
+    assert total_hits(index_dir) == before
 
 
 # --- the atomic switch ------------------------------------------------------------------------
@@ -301,7 +294,7 @@ def test_builds_killed_at_random_points_leave_the_previous_index(
         seed_copy: Path, seed_copies: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     build([seed_copy], index_dir, procs=1)
-    seed_total = _total(index_dir)
+    seed_total = total_hits(index_dir)
     expected = seed_total
     rng = random.Random()
     for attempt in range(4):
@@ -320,12 +313,12 @@ def test_builds_killed_at_random_points_leave_the_previous_index(
             # It had switched before the kill: then the new build must be whole.
             assert _current_name(index_dir).endswith(f"-{proc.pid}")
             expected = SEED_COPIES * seed_total
-        assert _total(index_dir) == expected, f"attempt {attempt}"
+        assert total_hits(index_dir) == expected, f"attempt {attempt}"
     # The next build is not refused, and clears what the killed ones left behind.
     previous = _current_name(index_dir)
     build([seed_copy], index_dir, procs=1)
     assert _builds(index_dir) == {_current_name(index_dir), previous}
-    assert _total(index_dir) == seed_total
+    assert total_hits(index_dir) == seed_total
 
 
 @pytest.fixture
@@ -341,7 +334,7 @@ def test_ctrl_c_stops_a_build_and_leaves_the_previous_index(
         seed_copy: Path, long_build_source: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     build([seed_copy], index_dir, procs=1)
-    before, builds = _total(index_dir), _builds(index_dir)
+    before, builds = total_hits(index_dir), _builds(index_dir)
     proc = _start_build(long_build_source, index_dir)
     _wait_for_new_build_folder(index_dir, builds, proc)
     time.sleep(random.uniform(0.2, 1.0))
@@ -353,14 +346,14 @@ def test_ctrl_c_stops_a_build_and_leaves_the_previous_index(
     assert stderr.strip().splitlines()[-1] == "Error: interrupted; the live index is unchanged"
     assert "Traceback" not in stderr
     assert _builds(index_dir) == builds  # no folder of the interrupted build
-    assert _total(index_dir) == before
+    assert total_hits(index_dir) == before
 
 
 def test_a_killed_worker_fails_the_build_instead_of_switching_to_a_partial_index(
         seed_copy: Path, seed_copies: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     build([seed_copy], index_dir, procs=1)
-    seed_total, builds = _total(index_dir), _builds(index_dir)
+    seed_total, builds = total_hits(index_dir), _builds(index_dir)
     proc = _start_build(seed_copies, index_dir)
     deadline = time.monotonic() + 60
     while not _family(proc):  # Whoosh forks its first worker once 100 records wait
@@ -371,19 +364,19 @@ def test_a_killed_worker_fails_the_build_instead_of_switching_to_a_partial_index
     worker.kill()  # as the kernel's OOM killer would
     _, stderr = proc.communicate(timeout=120)
     if proc.returncode == 0:  # the worker had done nothing yet: then the build is whole
-        assert _total(index_dir) == SEED_COPIES * seed_total
+        assert total_hits(index_dir) == SEED_COPIES * seed_total
         return
     assert stderr.strip().splitlines()[-1].startswith("Error: the build in ")
     assert "is incomplete" in stderr and "Traceback" not in stderr
     assert _builds(index_dir) == builds
-    assert _total(index_dir) == seed_total
+    assert total_hits(index_dir) == seed_total
 
 
 def test_a_second_build_is_refused_while_one_runs_and_the_index_is_whole(
         seed_copy: Path, seed_copies: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     build([seed_copy], index_dir, procs=1)
-    seed_total, builds = _total(index_dir), _builds(index_dir)
+    seed_total, builds = total_hits(index_dir), _builds(index_dir)
     first = _start_build(seed_copies, index_dir)
     _wait_for_new_build_folder(index_dir, builds, first)  # it holds the lock from here on
     second = _start_build(seed_copies, index_dir)
@@ -395,7 +388,7 @@ def test_a_second_build_is_refused_while_one_runs_and_the_index_is_whole(
     first_stderr = first.communicate(timeout=180)[1]
     assert first.returncode == 0, first_stderr
     assert len(_builds(index_dir)) == 2  # the first's and the previous one: none from the second
-    assert _total(index_dir) == SEED_COPIES * seed_total
+    assert total_hits(index_dir) == SEED_COPIES * seed_total
 
 
 def test_build_and_update_are_refused_while_the_lock_is_held(live_index: Path,
@@ -435,8 +428,8 @@ def test_update_applies_added_changed_and_removed_files(three_articles: Path,
                                                         tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     build([three_articles], index_dir, procs=1)
-    built, seed_total = _current_name(index_dir), _total(index_dir)
-    assert _total(index_dir, "紅杉林") == _total(index_dir, "珊瑚礁") == 1
+    built, seed_total = _current_name(index_dir), total_hits(index_dir)
+    assert total_hits(index_dir, "紅杉林") == total_hits(index_dir, "珊瑚礁") == 1
     _add_change_remove(three_articles)
 
     report = update([three_articles], index_dir)
@@ -445,7 +438,7 @@ def test_update_applies_added_changed_and_removed_files(three_articles: Path,
     assert (report.documents, report.paragraphs) == (2, 2)  # only the two re-read files
     assert _current_name(index_dir) == built  # updated in place, no new build
     for query, total in [*AFTER_UPDATE, (QUERY, seed_total)]:
-        assert _total(index_dir, query) == total, query
+        assert total_hits(index_dir, query) == total, query
     info = build_info(current_build(index_dir))
     assert (info["documents"], info["paragraphs"]) == (3, 8 + 2)
 
@@ -488,7 +481,7 @@ def test_update_skips_a_bad_file_with_a_reason_and_applies_the_rest(three_articl
     assert report.added == ["c"]
     assert [s.path.name for s in report.skipped] == ["broken.txt"]
     assert report.skipped[0].reason and "\n" not in report.skipped[0].reason
-    assert _total(index_dir, "沙漠氣象站") == 1
+    assert total_hits(index_dir, "沙漠氣象站") == 1
 
 
 def test_update_without_an_index_says_so_and_creates_nothing(seed_copy: Path,
@@ -509,6 +502,6 @@ def test_update_reindexes_only_the_changed_article(seed_copies: Path, tmp_path: 
     report = update([source], index_dir)
     assert (report.added, report.changed, report.removed) == ([], ["copy_007"], [])
     assert report.documents == 1
-    assert _total(index_dir, "瀑布觀測站") == 1
+    assert total_hits(index_dir, "瀑布觀測站") == 1
     info = build_info(current_build(index_dir))
     assert (info["documents"], info["paragraphs"]) == (SEED_COPIES, SEED_COPIES * 8 + 1)
