@@ -244,20 +244,16 @@ def test_html_is_cleaned_in_every_paragraph(tmp_path: Path) -> None:
 # --- encodings ----------------------------------------------------------------------------------
 
 
-def test_gb18030_file(tmp_path: Path) -> None:
-    path = write(tmp_path, "gb.txt", SIMPLIFIED_ARTICLE, encoding="gb18030")
-    doc = read_document(path, "gb")
-    assert doc.encoding == "gb18030"
-    assert doc.title == "我市举行春季植树活动"
-    assert doc.paragraphs == SIMPLIFIED_ARTICLE.strip().split("\n\n")[1:]
-
-
-def test_big5_file(tmp_path: Path) -> None:
-    path = write(tmp_path, "big5.txt", TRADITIONAL_ARTICLE, encoding="big5")
-    doc = read_document(path, "big5")
-    assert doc.encoding == "big5"
-    assert doc.title == "臺北舉辦國際書展"
-    assert doc.paragraphs == TRADITIONAL_ARTICLE.strip().split("\n\n")[1:]
+@pytest.mark.parametrize(("article", "encoding", "title"), [
+    (SIMPLIFIED_ARTICLE, "gb18030", "我市举行春季植树活动"),
+    (TRADITIONAL_ARTICLE, "big5", "臺北舉辦國際書展"),
+])
+def test_legacy_encoded_file(tmp_path: Path, article: str, encoding: str, title: str) -> None:
+    path = write(tmp_path, f"{encoding}.txt", article, encoding=encoding)
+    doc = read_document(path, encoding)
+    assert doc.encoding == encoding
+    assert doc.title == title
+    assert doc.paragraphs == article.strip().split("\n\n")[1:]
 
 
 def test_traditional_text_saved_as_gb18030(tmp_path: Path) -> None:
