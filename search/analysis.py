@@ -153,8 +153,8 @@ _LATIN = rf"[{_LATIN_CHAR}]+(?:[.\-_'+][{_LATIN_CHAR}]+)*\+*"
 SEGMENT_RE = re.compile(f"(?P<han>[{_HAN}]+)|(?P<latin>{_LATIN})")
 HAN_RUN_RE = re.compile(f"[{_HAN}]+")
 
-# Single-character function words: dropped as words (they still match through the n-gram field,
-# so a reader who searches for one alone finds it).
+# Single-character function words: dropped as words (they still match through the substring
+# field, so a reader who searches for one alone finds it).
 STOP_WORDS = frozenset("的了着之地得和与及或而并也就都又还把被让给对于在是个这那其以为")
 
 # jieba announces its dictionary loading on stderr at INFO level; our commands print their own.
@@ -238,30 +238,25 @@ def words(text: str, *, with_parts: bool = True, normalized: Normalized | None =
                 position += 1
 
 
-def han_ngrams(normalized_text: str, covered: frozenset[tuple[int, int]] = frozenset(),
-               blocked: frozenset[int] = frozenset()) -> Iterator[tuple[str, int]]:
-    """Character unigrams and bigrams of every Han run: (gram, offset in the normalized text).
+def han_characters(normalized_text: str, covered: frozenset[tuple[int, int]] = frozenset(),
+                   blocked: frozenset[int] = frozenset()) -> Iterator[tuple[str, int]]:
+    """Every Han character with its offset in the normalized text: the substring field's terms.
 
-    Grams whose span is in ``covered`` (spans of word tokens) are left out: the word field holds
-    them already, and every posting left out is time saved when Whoosh writes the index. Grams
-    touching a ``blocked`` offset (garbled text) are left out too.
+    Characters whose span is in ``covered`` (single-character word tokens) are left out: the
+    word field holds them already, and every posting left out is time saved when Whoosh writes
+    the index. Characters at a ``blocked`` offset (garbled text) are left out too.
 
-    >>> [g for g, _ in han_ngrams("强工,兴")]
-    ['强', '强工', '工', '兴']
-    >>> [g for g, _ in han_ngrams("强工,兴", covered=frozenset({(0, 2)}))]
+    >>> [g for g, _ in han_characters("强工,兴")]
     ['强', '工', '兴']
+    >>> [g for g, _ in han_characters("强工,兴", covered=frozenset({(3, 4)}))]
+    ['强', '工']
     """
     for match in HAN_RUN_RE.finditer(normalized_text):
-        run = match.group()
         base = match.start()
-        for i, ch in enumerate(run):
+        for i, ch in enumerate(match.group()):
             at = base + i
-            if at in blocked:
-                continue
-            if (at, at + 1) not in covered:
+            if at not in blocked and (at, at + 1) not in covered:
                 yield ch, at
-            if i + 1 < len(run) and (at, at + 2) not in covered and at + 1 not in blocked:
-                yield run[i : i + 2], at
 
 
 @dataclass(frozen=True)
@@ -274,42 +269,59 @@ class IndexAnalysis:
     blocked: frozenset[int] = frozenset()
 
     def covered(self) -> frozenset[tuple[int, int]]:
-        """Spans (in the normalized text) of one or two characters that are word tokens."""
+        """Spans (in the normalized text) of single characters that are word tokens."""
         return frozenset((w.norm_start, w.norm_end) for w in self.words
-                         if w.norm_end - w.norm_start <= 2)
+                         if w.norm_end - w.norm_start == 1)
 
 
 @lru_cache(maxsize=8)
 def index_analysis(text: str) -> IndexAnalysis:
-    """Analyze a paragraph for the index, once: the word and n-gram fields both use it.
+    """Analyze a paragraph for the index, once: the word and substring fields both use it.
 
     Characters of garbled runs that could not be repaired make no index terms, so mojibake
     never matches a query.
     """
     norm = normalize(text)
-    garbled = garbled_spans(text)
-    if not garbled:
+    blocked = _garbled_offsets(norm)
+    if not blocked:
         return IndexAnalysis(norm, tuple(words(text, normalized=norm)))
-    bad = {i for start, end in garbled for i in range(start, end)}
-    blocked = frozenset(i for i in range(len(norm.text)) if norm.span(i, i + 1)[0] in bad)
     kept = tuple(w for w in words(text, normalized=norm)
                  if not any(i in blocked for i in range(w.norm_start, w.norm_end)))
     return IndexAnalysis(norm, kept, blocked)
 
 
-def query_ngrams(normalized_text: str) -> list[str]:
-    """The n-gram terms that every paragraph containing ``normalized_text`` must have.
+def _garbled_offsets(norm: Normalized) -> frozenset[int]:
+    """Offsets in the normalized text of characters inside garbled runs (mojibake)."""
+    garbled = garbled_spans(norm.original)
+    if not garbled:
+        return frozenset()
+    bad = {i for start, end in garbled for i in range(start, end)}
+    return frozenset(i for i in range(len(norm.text)) if norm.span(i, i + 1)[0] in bad)
 
-    A single character needs its unigram; longer Han text needs each of its bigrams.
+
+def searchable_text(text: str) -> str:
+    """The normalized text that substring queries are checked against, garbled runs masked.
+
+    Characters of garbled runs become U+FFFD, so mojibake never matches a query here either.
+
+    >>> searchable_text("棗莊")
+    '枣庄'
     """
-    grams: list[str] = []
-    for match in HAN_RUN_RE.finditer(normalized_text):
-        run = match.group()
-        if len(run) == 1:
-            grams.append(run)
-        else:
-            grams.extend(run[i : i + 2] for i in range(len(run) - 1))
-    return list(dict.fromkeys(grams))
+    norm = normalize(text)
+    blocked = _garbled_offsets(norm)
+    if not blocked:
+        return norm.text
+    return "".join("\ufffd" if i in blocked else ch for i, ch in enumerate(norm.text))
+
+
+def query_characters(normalized_text: str) -> list[str]:
+    """The distinct Han characters of ``normalized_text``: every paragraph containing the text
+    holds each of them in the substring or the word field.
+
+    >>> query_characters("枣庄庄园")
+    ['枣', '庄', '园']
+    """
+    return list(dict.fromkeys("".join(HAN_RUN_RE.findall(normalized_text))))
 
 
 # --- Whoosh tokenizers ------------------------------------------------------------------------
@@ -377,16 +389,16 @@ class ChineseWordTokenizer(_OffsetTokenizer):
             yield w.term, w.position, w.start, w.end
 
 
-class HanNgramTokenizer(_OffsetTokenizer):
-    """Whoosh tokenizer: Han character unigrams and bigrams, offsets into the original.
+class HanCharacterTokenizer(_OffsetTokenizer):
+    """Whoosh tokenizer: every Han character, offsets into the original.
 
-    Positions are the character offsets of the grams in the normalized text; the n-gram field
-    does not store them (substring matches are verified on the text instead). With
-    ``skip_words``, in ``mode="index"``, grams that are word tokens at the same span are left to
-    the word field, so a query for a gram must look in both fields.
+    Positions are the characters' offsets in the normalized text; the substring field does not
+    store them (a query's characters find candidates, which are checked on the text instead).
+    With ``skip_words``, in ``mode="index"``, characters that are single-character word tokens
+    are left to the word field, so a query for a character must look in both fields.
 
-    >>> [t.text for t in HanNgramTokenizer()("強工")]
-    ['强', '强工', '工']
+    >>> [t.text for t in HanCharacterTokenizer()("強工")]
+    ['强', '工']
     """
 
     def __init__(self, skip_words: bool = False) -> None:
@@ -401,19 +413,19 @@ class HanNgramTokenizer(_OffsetTokenizer):
             norm, covered, blocked = analysis.normalized, analysis.covered(), analysis.blocked
         else:
             norm = normalize(value)
-        for gram, offset in han_ngrams(norm.text, covered, blocked):
-            start, end = norm.span(offset, offset + len(gram))
-            yield gram, offset, start, end
+        for char, offset in han_characters(norm.text, covered, blocked):
+            start, end = norm.span(offset, offset + 1)
+            yield char, offset, start, end
 
 
 def word_analyzer() -> ChineseWordTokenizer:
-    """The analyzer of the word fields (body text, title)."""
+    """The analyzer of the word field."""
     return ChineseWordTokenizer()
 
 
-def ngram_analyzer(skip_words: bool = False) -> HanNgramTokenizer:
+def character_analyzer(skip_words: bool = False) -> HanCharacterTokenizer:
     """The analyzer of the substring field (``skip_words``) and of the filter fields."""
-    return HanNgramTokenizer(skip_words)
+    return HanCharacterTokenizer(skip_words)
 
 
 # --- explanation, for people ------------------------------------------------------------------
@@ -431,9 +443,9 @@ def analyze(text: str) -> dict[str, object]:
          "position": w.position, "part": w.part}
         for w in words(text, normalized=norm)
     ]
-    for gram, offset in han_ngrams(norm.text):
-        start, end = norm.span(offset, offset + len(gram))
-        tokens.append({"field": "ngrams", "term": gram, "start": start, "end": end,
+    for char, offset in han_characters(norm.text):
+        start, end = norm.span(offset, offset + 1)
+        tokens.append({"field": "chars", "term": char, "start": start, "end": end,
                        "position": None, "part": False})
     return {"text": text, "normalized": norm.text, "tokens": tokens}
 

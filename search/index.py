@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import TextIO
 
 from whoosh import index as whoosh_index
-from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
+from whoosh.columns import VarBytesColumn
+from whoosh.fields import COLUMN, DATETIME, ID, NUMERIC, STORED, TEXT, Schema
 
-from search.analysis import load_user_dict, ngram_analyzer, word_analyzer
+from search.analysis import character_analyzer, load_user_dict, searchable_text, word_analyzer
 from search.documents import (
     Document,
     DocumentError,
@@ -45,6 +46,8 @@ from search.documents import (
     read_document,
 )
 
+# The article fields on every record (for filters), also kept per article in ``article``.
+ARTICLE_FIELDS = ("title", "author", "source")
 CURRENT = "CURRENT"
 BUILDS = "builds"
 BUILD_INFO = "build.json"
@@ -79,17 +82,25 @@ def make_schema() -> Schema:
     """The schema of one record: a body paragraph, or an article's header (``paragraph`` 0)."""
     return Schema(
         key=ID(unique=True),  # "<doc_id>#<paragraph>"
-        doc_id=ID(stored=True),
+        doc_id=ID(stored=True, sortable=True),
         paragraph=NUMERIC(stored=True),
         text=STORED(),  # the original paragraph, shown and highlighted
-        words=TEXT(analyzer=word_analyzer(), phrase=True),
-        # Substring matching: Han unigrams and bigrams, without positions (verified on the text).
-        # Grams that are also word tokens at the same place are only in ``words``.
-        ngrams=TEXT(analyzer=ngram_analyzer(skip_words=True), phrase=False),
-        title=TEXT(analyzer=ngram_analyzer(), phrase=False),
-        author=TEXT(analyzer=ngram_analyzer(), phrase=False),
-        source=TEXT(analyzer=ngram_analyzer(), phrase=False),
+        # Words without positions: phrases and proximity are checked on ``norm`` instead.
+        words=TEXT(analyzer=word_analyzer(), phrase=False),
+        # Substrings: every Han character, without positions; a query's characters give the
+        # candidates, checked on ``norm``. Single-character words are only in ``words``.
+        chars=TEXT(analyzer=character_analyzer(skip_words=True), phrase=False),
+        # The article's title, authors and source on every record, for filters and the title
+        # boost.
+        title=TEXT(analyzer=character_analyzer(), phrase=False),
+        author=TEXT(analyzer=character_analyzer(), phrase=False),
+        source=TEXT(analyzer=character_analyzer(), phrase=False),
         date=DATETIME(),
+        # Read into memory by searchers: the searchable (normalized) text of every record as
+        # UTF-8, on which substring and phrase matches are checked; and, on the header record,
+        # the article's title, author and source, normalized, as JSON.
+        norm=COLUMN(VarBytesColumn()),
+        article=COLUMN(VarBytesColumn()),
         meta=STORED(),  # article metadata, on the header record only
     )
 
@@ -145,11 +156,18 @@ def records(doc: Document) -> Iterator[dict[str, object]]:
         "content_hash": doc.content_hash,
         "path": str(doc.path),
     }
-    yield {**filters, "key": f"{doc.doc_id}#0", "paragraph": 0, "text": header,
-           "words": header, "ngrams": header, "meta": meta}
+    article = {name: searchable_text(filters[name]) for name in ARTICLE_FIELDS}
+    yield {**filters, "key": f"{doc.doc_id}#0", "paragraph": 0, "meta": meta, **_body(header),
+           "article": json.dumps(article, ensure_ascii=False).encode("utf-8")}
     for number, paragraph in enumerate(doc.paragraphs, 1):
         yield {**filters, "key": f"{doc.doc_id}#{number}", "paragraph": number,
-               "text": paragraph, "words": paragraph, "ngrams": paragraph}
+               **_body(paragraph)}
+
+
+def _body(text: str) -> dict[str, object]:
+    """The fields of a record that hold its text."""
+    return {"text": text, "words": text, "chars": text,
+            "norm": searchable_text(text).encode("utf-8")}
 
 
 # --- locations --------------------------------------------------------------------------------

@@ -9,24 +9,32 @@ boost for words standing together and for matches in the title.
 
 from __future__ import annotations
 
+import heapq
 import html
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import jieba
 from whoosh import index as whoosh_index
 from whoosh import query as wq
-from whoosh.matching.wrappers import FilterMatcher
-from whoosh.scoring import BM25F
 
-from search.analysis import SEGMENT_RE, STOP_WORDS, load_user_dict, normalize, query_ngrams, words
+from search.analysis import (
+    SEGMENT_RE,
+    STOP_WORDS,
+    load_user_dict,
+    normalize,
+    query_characters,
+    words,
+)
 from search.config import Settings, load_settings
 from search.index import IndexNotFound, build_info, current_build
+from search.postings import Records, read_ids, read_postings
 
 # Field weights (query boosts under BM25F): see "Ranking" in the README.
 WORD_BOOST = 1.0
@@ -35,6 +43,12 @@ TITLE_BOOST = 0.6
 PROXIMITY_BOOST = 1.5
 PROXIMITY_SLOP = 2
 FILTER_BOOST = 0.01
+# The title boost is added to this many more records than the page shows, best first.
+TITLE_WINDOW = 50
+# Another character's posting list is read only when it is at most this many times as long as
+# the candidates left to check: checking a text in memory is as cheap as reading a posting, and
+# reading has a cost of its own per list (measured on the benchmark queries: 1 beat 2, 4 and 8).
+READ_OR_CHECK = 1
 # How often a searcher looks for a rebuilt or updated index, in seconds.
 REFRESH_SECONDS = 0.5
 
@@ -247,67 +261,21 @@ def _join(op: str, nodes: list[Node]) -> Node:
     return nodes[0] if len(nodes) == 1 else Bool(op, tuple(nodes))
 
 
-# --- compiling to Whoosh queries --------------------------------------------------------------
-
-
-class Contains(wq.WrappingQuery):
-    """Documents of ``child`` (n-gram candidates) whose text really contains ``needle``.
-
-    Documents that have ``needle`` as a word token (``known``) contain it by construction and
-    are not read; the others are read and checked once per segment, however often Whoosh asks.
-    """
-
-    def __init__(self, child: wq.Query, needle: str, known: wq.Query | None = None) -> None:
-        super().__init__(child)
-        self.needle = needle
-        self.known = known
-        self._verified: dict[int, frozenset[int]] = {}
-
-    def __repr__(self) -> str:
-        return f"Contains({self.child!r}, {self.needle!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return (type(other) is type(self) and self.child == other.child
-                and self.needle == other.needle)
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, self.child, self.needle))
-
-    def _rewrap(self, child: wq.Query) -> Contains:
-        return Contains(child, self.needle, self.known)
-
-    def matcher(self, searcher, context=None):  # noqa: ANN001 - Whoosh's signature
-        verified = self._verified.get(id(searcher))
-        if verified is None:
-            verified = frozenset(self._verify(searcher))
-            self._verified[id(searcher)] = verified
-        return FilterMatcher(self.child.matcher(searcher, context), verified)
-
-    def _verify(self, searcher) -> Iterator[int]:  # noqa: ANN001
-        known = set(self.known.docs(searcher)) if self.known is not None else set()
-        for docnum in self.child.docs(searcher):
-            if docnum in known or self.holds(searcher.stored_fields(docnum).get("text", "")):
-                yield docnum
-
-    def holds(self, text: str) -> bool:
-        """True when ``text`` contains the needle after normalization."""
-        # Simplified text often holds the needle as it is; only the rest needs folding.
-        return self.needle in text or self.needle in normalize(text).text
+# --- planning ---------------------------------------------------------------------------------
 
 
 @dataclass
 class Plan:
-    """A parsed query ready to run: the full match, the words-only tier, boosts, highlights."""
+    """A parsed, checked query: its tree, the strings to highlight, how many terms it reads."""
 
-    match: wq.Query
-    words: wq.Query
-    boost: list[wq.Query]
+    tree: Node
     needles: list[str]
     terms: int
 
 
 def compile_query(query: str, settings: Settings) -> Plan | None:
-    """Turn a query string into a :class:`Plan`; ``None`` when there is nothing to search for.
+    """Check a query string and turn it into a :class:`Plan`; ``None`` when there is nothing to
+    search for.
 
     Raises :class:`QueryError` for a query that is too long, too broad, names an unknown field,
     has no searchable characters, or only excludes.
@@ -320,15 +288,13 @@ def compile_query(query: str, settings: Settings) -> Plan | None:
     tree = parse(query)
     if tree is None:
         return None
-    plan = Plan(wq.NullQuery, wq.NullQuery, [], [], 0)
-    compiled = _compile(tree, plan, negated=False)
-    if compiled is None:
+    plan = Plan(tree, [], 0)
+    if not _check(tree, plan, negated=False):
         raise QueryError("nothing to search for: the query has no letters, digits or "
                          "Chinese characters")
     if plan.terms > settings.max_query_terms:
         raise QueryError(f"the query is too broad ({plan.terms} index terms; the limit is "
                          f"{settings.max_query_terms}): use fewer or shorter words")
-    plan.match, plan.words = compiled
     if not _has_positive(tree):
         raise QueryError("the query only excludes: add a word to search for")
     plan.needles = sorted(set(plan.needles), key=len, reverse=True)
@@ -343,118 +309,60 @@ def _has_positive(node: Node) -> bool:
     return True
 
 
-def _compile(node: Node, plan: Plan, negated: bool) -> tuple[wq.Query, wq.Query] | None:
-    """(full match, words-tier match) for a node, or None when it has nothing to search."""
+def _check(node: Node, plan: Plan, negated: bool) -> bool:
+    """Validate ``node``, count its index terms and collect its needles; False when it has
+    nothing to search for."""
     if isinstance(node, Bool):
-        parts = [p for c in node.children if (p := _compile(c, plan, negated)) is not None]
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return parts[0]
-        kind = wq.And if node.op == "and" else wq.Or
-        return kind([p[0] for p in parts]), kind([p[1] for p in parts])
+        return any([_check(c, plan, negated) for c in node.children])
     if isinstance(node, Negation):
-        part = _compile(node.child, plan, negated=not negated)
-        if part is None:
-            return None
-        # Excluding uses the broadest reading (any paragraph containing the text).
-        return wq.Not(part[0]), wq.Not(part[0])
+        return _check(node.child, plan, not negated)
     if isinstance(node, FieldFilter):
-        q = _field_filter(node, plan)
-        return q, q
+        name, value = _field(node)
+        if name == "date":
+            _date_range(value)
+        else:
+            plan.terms += len(query_characters(value))
+        return True
+    norm = normalize(node.value).text
     if isinstance(node, Phrase):
-        return _phrase(node.value, plan, negated)
-    return _text(node.value, plan, negated)
-
-
-def _text(value: str, plan: Plan, negated: bool) -> tuple[wq.Query, wq.Query] | None:
-    """Unquoted text: every Han run and Latin word in it must match."""
-    norm = normalize(value).text
-    fulls: list[wq.Query] = []
-    tiers: list[wq.Query] = []
-    for is_han, chunk in _chunks(norm):
+        norm = norm.strip()
+    chunks = _chunks(norm)
+    for is_han, chunk in chunks:
         if not is_han:
-            term = wq.Term("words", chunk, boost=WORD_BOOST)
             plan.terms += 1
-            fulls.append(term)
-            tiers.append(term)
-            if not negated:
-                plan.needles.append(chunk)
-            continue
-        substring = _substring(chunk, plan)
-        chunk_words = [w.term for w in words(chunk, with_parts=False, keep_stops=True)]
-        content = [w for w in chunk_words if w not in STOP_WORDS] or []
-        if content:
-            word_query = _and([wq.Term("words", w, boost=WORD_BOOST) for w in content])
-            plan.terms += len(content)
-            fulls.append(wq.Or([word_query, substring]))
-            tiers.append(word_query)
         else:
-            fulls.append(substring)
-            tiers.append(substring)
-        if not negated:
+            # Each character is read from the substring and the word field.
+            plan.terms += 2 * len(query_characters(chunk))
+            if isinstance(node, Text):
+                content = _content_words(chunk)
+                plan.terms += len(content)
+                if not negated and len(content) > 1:
+                    plan.needles.extend(content)
+        if not negated and isinstance(node, Text):
             plan.needles.append(chunk)
-            plan.needles.extend(w for w in content if len(content) > 1)
-            if len(content) > 1:
-                plan.boost.append(wq.Phrase("words", content, slop=PROXIMITY_SLOP,
-                                            boost=PROXIMITY_BOOST))
-            plan.boost.append(_and([wq.Term("title", g, boost=TITLE_BOOST)
-                                    for g in query_ngrams(chunk)]))
-    if not fulls:
-        return None
-    return _and(fulls), _and(tiers)
-
-
-def _phrase(value: str, plan: Plan, negated: bool) -> tuple[wq.Query, wq.Query] | None:
-    """Quoted text: candidates from its n-grams and Latin words, verified as contiguous text."""
-    norm = normalize(value).text.strip()
-    parts: list[wq.Query] = []
-    for is_han, chunk in _chunks(norm):
-        if is_han:
-            grams = query_ngrams(chunk)
-            plan.terms += 2 * len(grams)
-            parts.extend(_gram(g) for g in grams)
-        else:
-            plan.terms += 1
-            parts.append(wq.Term("words", chunk, boost=WORD_BOOST))
-    if not parts:
-        return None
-    if not negated:
+    if chunks and not negated and isinstance(node, Phrase):
         plan.needles.append(norm)
-    q = Contains(_and(parts), norm, known=wq.Term("words", norm))
-    return q, q
+    return bool(chunks)
 
 
-def _substring(chunk: str, plan: Plan) -> wq.Query:
-    """Paragraphs containing the Han text ``chunk``: exact from the n-grams up to two
-    characters, verified on the paragraph's text beyond."""
-    grams = query_ngrams(chunk)
-    plan.terms += 2 * len(grams)
-    candidates = _and([_gram(g) for g in grams])
-    if len(chunk) <= 2:
-        return candidates
-    return Contains(candidates, chunk, known=wq.Term("words", chunk))
+@lru_cache(maxsize=4096)
+def _content_words(han: str) -> tuple[str, ...]:
+    """The words of a Han run that must all match for tier 1 (function words left out)."""
+    return tuple(w.term for w in words(han, with_parts=False, keep_stops=True)
+                 if w.term not in STOP_WORDS)
 
 
-def _gram(gram: str) -> wq.Query:
-    """Paragraphs containing a Han gram: the n-gram field leaves grams that are words to the
-    word field."""
-    return wq.Or([wq.Term("ngrams", gram, boost=NGRAM_BOOST),
-                  wq.Term("words", gram, boost=NGRAM_BOOST)])
-
-
-def _field_filter(node: FieldFilter, plan: Plan) -> wq.Query:
+def _field(node: FieldFilter) -> tuple[str, str]:
+    """The canonical field name and the normalized value of a filter; refuses bad ones."""
     name = FIELDS.get(node.name.lower()) or FIELDS.get(node.name)
     if name is None:
         raise QueryError(f"unknown field '{node.name}': use title:, author:, source: or date:")
     if name == "date":
-        start, end = _date_range(node.value)
-        return wq.DateRange("date", start, end, boost=FILTER_BOOST)
-    grams = query_ngrams(normalize(node.value).text)
-    if not grams:
+        return name, node.value
+    value = "".join(query_characters(normalize(node.value).text))
+    if not value:
         raise QueryError(f"{node.name}: needs Chinese text to look for")
-    plan.terms += len(grams)
-    return _and([wq.Term(name, g, boost=FILTER_BOOST) for g in grams])
+    return name, normalize(node.value).text.strip()
 
 
 _DATE_RE = re.compile(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?$")
@@ -495,8 +403,219 @@ def _chunks(normalized_text: str) -> list[tuple[bool, str]]:
     return [(m.lastgroup == "han", m.group()) for m in SEGMENT_RE.finditer(normalized_text)]
 
 
-def _and(queries: list[wq.Query]) -> wq.Query:
-    return queries[0] if len(queries) == 1 else wq.And(queries)
+# --- matching and scoring ---------------------------------------------------------------------
+
+
+@dataclass
+class Matches:
+    """The records matching a query (or part of one), with their scores, and which of them
+    match as words (tier 1)."""
+
+    scores: dict[int, float]
+    words: set[int]
+
+
+class Evaluation:
+    """Evaluates a query tree against one index generation, reading each term once."""
+
+    def __init__(self, searcher, records: Records) -> None:  # noqa: ANN001 - Whoosh searcher
+        self.searcher = searcher
+        self.records = records
+        self._postings: dict[tuple[str, str], dict[int, float]] = {}
+        self._characters: dict[str, set[int]] = {}
+        self.titles: list[tuple[str, float]] = []  # (Han text, bonus) for the title boost
+
+    def run(self, node: Node) -> Matches:
+        """The records matching ``node``: tier 1 and tier 2 together."""
+        return self._node(node) or Matches({}, set())
+
+    def _node(self, node: Node) -> Matches | None:
+        if isinstance(node, Bool):
+            if node.op == "or":
+                return self._or([m for c in node.children if (m := self._node(c))])
+            positive = [m for c in node.children
+                        if not isinstance(c, Negation) and (m := self._node(c))]
+            excluded = set()
+            for c in node.children:
+                if isinstance(c, Negation):
+                    excluded |= self._excluded(c.child)
+            return self._and(positive, excluded)
+        if isinstance(node, Negation):
+            return self._and([], self._excluded(node.child))
+        if isinstance(node, FieldFilter):
+            return self._filter(node)
+        if isinstance(node, Phrase):
+            return self._phrase(node.value)
+        return self._text(node.value)
+
+    def _excluded(self, node: Node) -> set[int]:
+        """Records to exclude for ``-node``: any that match it, in either tier."""
+        before = len(self.titles)
+        matches = self._node(node)
+        del self.titles[before:]  # excluded text is no reason for a title boost
+        return set(matches.scores) if matches else set()
+
+    def _and(self, parts: list[Matches], excluded: set[int]) -> Matches:
+        if len(parts) == 1 and not excluded:
+            return parts[0]
+        if not parts:
+            scores = dict.fromkeys(self.records.live - excluded, 0.0)
+            return Matches(scores, set(scores))
+        parts = sorted(parts, key=lambda m: len(m.scores))
+        keys = set(parts[0].scores).difference(excluded)
+        for part in parts[1:]:
+            keys.intersection_update(part.scores)
+        scores = {d: sum(p.scores[d] for p in parts) for d in keys}
+        tier1 = set(keys)
+        for part in parts:
+            tier1 &= part.words
+        return Matches(scores, tier1)
+
+    @staticmethod
+    def _or(parts: list[Matches]) -> Matches | None:
+        if not parts:
+            return None
+        scores: dict[int, float] = {}
+        tier1: set[int] = set()
+        for part in parts:
+            for d, s in part.scores.items():
+                scores[d] = scores.get(d, 0.0) + s
+            tier1 |= part.words
+        return Matches(scores, tier1)
+
+    def _text(self, value: str) -> Matches | None:
+        """Unquoted text: every Han run and Latin word in it must match."""
+        parts = []
+        for is_han, chunk in _chunks(normalize(value).text):
+            if is_han:
+                parts.append(self._han(chunk))
+            else:
+                frequencies = self._term("words", chunk)
+                scores = self.records.bm25(frequencies, WORD_BOOST)
+                parts.append(Matches(scores, set(scores)))
+        return self._and(parts, set()) if parts else None
+
+    def _han(self, chunk: str) -> Matches:
+        """A run of Han characters: its words anywhere (tier 1), or the run itself (tier 2)."""
+        records = self.records
+        content = _content_words(chunk)
+        contiguous = self._containing(chunk)
+        needle = self._needle_frequencies(chunk, contiguous)
+        if not content:  # only function words: the text itself is the match
+            scores = records.bm25(needle, WORD_BOOST)
+            self.titles.append((chunk, TITLE_BOOST * records.idf(len(contiguous))))
+            return Matches(scores, set(scores))
+        tier1 = self._all_of([self._term("words", w) for w in content])
+        scores = dict.fromkeys(tier1, 0.0)
+        for w in content:
+            for d, s in records.bm25(self._term("words", w), WORD_BOOST, among=tier1).items():
+                scores[d] += s
+        if len(content) > 1:  # the words standing together, as typed
+            together = [d for d in needle if d in tier1]
+            for d, s in records.bm25(needle, PROXIMITY_BOOST, among=together).items():
+                scores[d] += s
+        across = [d for d in needle if d not in tier1]  # tier 2: across word boundaries
+        scores.update(records.bm25(needle, NGRAM_BOOST, among=across))
+        self.titles.append((chunk, TITLE_BOOST * records.idf(len(contiguous))))
+        return Matches(scores, tier1)
+
+    def _phrase(self, value: str) -> Matches | None:
+        """Quoted text: the normalized text, contiguous."""
+        norm = normalize(value).text.strip()
+        chunks = _chunks(norm)
+        if not chunks:
+            return None
+        candidates = self._all_of(
+            [self._character(c) for is_han, chunk in chunks if is_han
+             for c in query_characters(chunk)]
+            + [self._term("words", chunk) for is_han, chunk in chunks if not is_han])
+        known = set(self._term("words", norm)) & candidates
+        found = known | self.records.containing(norm, candidates - known)
+        scores = self.records.bm25(self._needle_frequencies(norm, found), WORD_BOOST)
+        return Matches(scores, set(scores))
+
+    def _filter(self, node: FieldFilter) -> Matches:
+        """``title:``, ``author:``, ``source:`` and ``date:``: every record of the articles."""
+        name, value = _field(node)
+        if name == "date":
+            start, end = _date_range(value)
+            docs = set(self.searcher.docs_for_query(wq.DateRange("date", start, end)))
+        else:
+            candidates = self._all_of([self._term(name, c) for c in query_characters(value)])
+            docs = self._verify_field(name, value, candidates)
+        docs &= self.records.live
+        return Matches(dict.fromkeys(docs, FILTER_BOOST), docs)
+
+    def _verify_field(self, name: str, value: str, candidates: set[int]) -> set[int]:
+        """The candidates whose article's ``name`` holds ``value`` contiguously."""
+        doc_ids, articles = self.records.doc_ids, self.records.articles
+        held = {doc_id: value in articles[doc_id][name] for doc_id in
+                {doc_ids[d] for d in candidates}}
+        return {d for d in candidates if held[doc_ids[d]]}
+
+    def _containing(self, han: str) -> set[int]:
+        """Records whose text contains the Han run ``han``.
+
+        Records holding it as a word contain it by construction; the others are found among
+        the records holding its rarest characters, checked on their text. Another character's
+        posting list is read only while that is cheaper than checking the candidates left.
+        """
+        if len(han) == 1:
+            return self._character(han)
+        known = set(self._term("words", han))
+        rarest = sorted((self._frequency(c), c) for c in query_characters(han))
+        candidates = self._character(rarest[0][1])
+        for frequency, char in rarest[1:]:
+            if frequency > READ_OR_CHECK * len(candidates):
+                break
+            candidates = candidates & self._character(char)
+        return known | self.records.containing(han, candidates - known)
+
+    def _frequency(self, char: str) -> int:
+        """How many records hold a Han character (an upper bound: both fields, summed)."""
+        return sum(self._frequencies(char))
+
+    def _frequencies(self, char: str) -> tuple[int, int]:
+        """How many records hold a Han character in the substring and in the word field."""
+        known = self.records.character_frequencies
+        frequencies = known.get(char)
+        if frequencies is None:
+            frequencies = known[char] = (self.searcher.doc_frequency("chars", char),
+                                         self.searcher.doc_frequency("words", char))
+        return frequencies
+
+    def _needle_frequencies(self, needle: str, found: Iterable[int]) -> dict[int, float]:
+        texts = self.records.texts
+        return {d: float(texts[d].count(needle)) for d in found}
+
+    def _character(self, char: str) -> set[int]:
+        """Records containing a Han character: the substring field leaves single-character
+        words to the word field."""
+        if char not in self._characters:
+            in_chars, in_words = self._frequencies(char)
+            found = read_ids(self.searcher, "chars", char) if in_chars else set()
+            if in_words:
+                found |= read_ids(self.searcher, "words", char)
+            self._characters[char] = found
+        return self._characters[char]
+
+    def _term(self, fieldname: str, text: str) -> dict[int, float]:
+        key = (fieldname, text)
+        if key not in self._postings:
+            self._postings[key] = read_postings(self.searcher, fieldname, text)
+        return self._postings[key]
+
+    @staticmethod
+    def _all_of(sets: list) -> set[int]:  # of sets or dicts keyed by record number
+        if not sets:
+            return set()
+        sets = sorted(sets, key=len)
+        result = set(sets[0])
+        for s in sets[1:]:
+            result.intersection_update(s)
+            if not result:
+                break
+        return result
 
 
 # --- highlighting -----------------------------------------------------------------------------
@@ -622,6 +741,9 @@ class Searcher:
         self._build_dir: Path | None = None
         self._index: whoosh_index.Index | None = None
         self._meta: dict[str, dict[str, object]] = {}
+        self._records_lock = threading.Lock()
+        self._loaded: dict[object, Records] = {}
+        self._newest: object = None
         # Every thread's Whoosh searcher, so that close() can close them all.
         self._open_searchers: set[object] = set()
         self._open()
@@ -634,6 +756,9 @@ class Searcher:
             index = whoosh_index.open_dir(build_dir)
         except Exception as e:  # noqa: BLE001 - any Whoosh failure means the same to a reader
             raise IndexNotFound(f"cannot open the index at {self.index_dir}: {e}") from None
+        if "norm" not in index.schema:
+            raise IndexNotFound(f"the index at {self.index_dir} was built by an older zhsearch: "
+                                "run 'zhsearch build' to rebuild it")
         with self._lock:
             self._build_dir, self._index = build_dir, index
             self._meta = {}
@@ -654,19 +779,35 @@ class Searcher:
         searcher = getattr(local, "searcher", None)
         if searcher is None or local.generation != self._generation:
             assert self._index is not None
-            fresh = self._index.searcher(weighting=BM25F())
+            fresh = self._index.searcher()
             local.searcher, local.generation = fresh, self._generation
+            local.build_dir = self._build_dir
             self._replace(searcher, fresh)
             searcher = fresh
         elif not searcher.up_to_date():
             # An update committed: open afresh (Searcher.refresh() would reuse segment readers
             # that still see the documents the update deleted).
-            fresh = self._index.searcher(weighting=BM25F())
+            fresh = self._index.searcher()
             local.searcher = fresh
             self._replace(searcher, fresh)
             searcher = fresh
             self._meta = {}
         return searcher
+
+    def _records(self, searcher) -> Records:  # noqa: ANN001 - a whoosh.searching.Searcher
+        """The in-memory records of the searcher's index generation, read once and shared."""
+        key = (self._local.build_dir, searcher.reader().generation())
+        records = self._loaded.get(key)
+        if records is None:
+            with self._records_lock:
+                records = self._loaded.get(key)
+                if records is None:
+                    records = Records.load(searcher, key)
+                    # Keep the previous generation too: threads switch over one by one.
+                    self._loaded = {k: v for k, v in self._loaded.items()
+                                    if k == self._newest} | {key: records}
+                    self._newest = key
+        return records
 
     def _replace(self, old, new) -> None:  # noqa: ANN001 - whoosh searchers
         with self._lock:
@@ -698,28 +839,41 @@ class Searcher:
         if plan is None:
             return ResultPage(query, 0, page, per_page, _ms(started), [])
         searcher = self._whoosh()
+        records = self._records(searcher)
+        evaluation = Evaluation(searcher, records)
+        matches = evaluation.run(plan.tree)
         first, last = (page - 1) * per_page, page * per_page
-        # Tier 1 (the query's words) first, then tier 2 (the rest of the matches); each tier
-        # is ranked by Whoosh only when the page reaches into it.
-        sets = DocSets(searcher)
-        tier1 = sets.of(plan.words)
-        tier2 = sets.of(plan.match) - tier1
-        hits = []
-        if first < len(tier1):
-            ranked = searcher.search(_optional(plan.words, plan.boost), limit=last)
-            hits = list(ranked[first:last])
-        if len(hits) < per_page and tier2:
-            skip = max(0, first - len(tier1))
-            ranked = searcher.search(_optional(plan.match, plan.boost), filter=tier2,
-                                     limit=skip + per_page - len(hits))
-            hits.extend(list(ranked[skip:]))
-        total = len(tier1) + len(tier2)
-        results = [self._hit(searcher, h.docnum, h.score, plan.needles) for h in hits]
-        return ResultPage(query, total, page, per_page, _ms(started), results)
+        ranked = self._rank(matches, records, evaluation.titles, last)[first:last]
+        results = [self._hit(searcher, records, docnum, score, plan.needles)
+                   for score, docnum in ranked]
+        return ResultPage(query, len(matches.scores), page, per_page, _ms(started), results)
 
-    def _hit(self, searcher, docnum: int, score: float, needles: list[str]) -> Hit:  # noqa: ANN001
+    @staticmethod
+    def _rank(matches: Matches, records: Records, titles: list[tuple[str, float]],
+              count: int) -> list[tuple[float, int]]:
+        """The best ``count`` matches as (score, record number): tier 1 first, then tier 2.
+
+        Within a tier BM25 decides; the title boost is added to the best of each tier only
+        (``TITLE_WINDOW`` beyond the page), which saves checking every record's title.
+        """
+        scores, tier1 = matches.scores, matches.words
+        ranked: list[tuple[float, int]] = []
+        for in_tier1 in (True, False):
+            wanted = count - len(ranked)
+            if wanted <= 0:
+                break
+            best = heapq.nlargest(wanted + TITLE_WINDOW, (
+                (s, d) for d, s in scores.items() if (d in tier1) is in_tier1))
+            if titles:
+                best = sorted(((s + _title_bonus(records, d, titles), d) for s, d in best),
+                              reverse=True)
+            ranked.extend(best[:wanted])
+        return ranked
+
+    def _hit(self, searcher, records: Records, docnum: int, score: float,  # noqa: ANN001
+             needles: list[str]) -> Hit:
         fields = searcher.stored_fields(docnum)
-        meta = self._article_meta(searcher, fields["doc_id"])
+        meta = self._article_meta(searcher, records, fields["doc_id"])
         return Hit(
             doc_id=fields["doc_id"], paragraph=fields["paragraph"], title=meta["title"],
             text=fields["text"], highlight=highlight(fields["text"], needles,
@@ -727,10 +881,12 @@ class Searcher:
             score=round(float(score), 4), subtitle=meta["subtitle"], authors=meta["authors"],
             source=meta["source"], published=meta["published"], editors=meta["editors"])
 
-    def _article_meta(self, searcher, doc_id: str) -> dict[str, object]:  # noqa: ANN001
+    def _article_meta(self, searcher, records: Records,  # noqa: ANN001
+                      doc_id: str) -> dict[str, object]:
         meta = self._meta.get(doc_id)
         if meta is None:
-            header = searcher.document(key=f"{doc_id}#0") or {}
+            number = records.headers.get(doc_id)
+            header = searcher.stored_fields(number) if number is not None else {}
             meta = header.get("meta") or {"title": "", "subtitle": "", "authors": [],
                                           "source": "", "published": None, "editors": [],
                                           "byline": []}
@@ -771,79 +927,9 @@ class Searcher:
                           updated_at=str(info.get("updated_at", "")))
 
 
-class DocSets:
-    """Matching document numbers of a query, computed with Python sets over posting lists.
-
-    Whoosh's matcher trees walk postings one document at a time in Python; for counting every
-    match of a query, reading each term's posting list once and combining sets is several times
-    faster. Handles the query types :func:`compile_query` builds; others fall back to Whoosh.
-    """
-
-    def __init__(self, searcher) -> None:  # noqa: ANN001 - a whoosh.searching.Searcher
-        self.searcher = searcher
-        self._terms: dict[tuple[str, str], frozenset[int]] = {}
-        self._all: frozenset[int] | None = None
-
-    def of(self, q: wq.Query) -> set[int]:
-        """The document numbers matching ``q``."""
-        if isinstance(q, wq.Term):
-            return set(self._term(q.fieldname, q.text))
-        if isinstance(q, wq.And):
-            parts = sorted((self.of(c) for c in q.subqueries if not isinstance(c, wq.Not)),
-                           key=len)
-            result = parts[0] if parts else set(self._everything())
-            for part in parts[1:]:
-                result &= part
-            for c in q.subqueries:
-                if isinstance(c, wq.Not):
-                    result -= self.of(c.query)
-            return result
-        if isinstance(q, wq.Or):
-            result: set[int] = set()
-            for c in q.subqueries:
-                result |= self.of(c)
-            return result
-        if isinstance(q, wq.Not):
-            return set(self._everything()) - self.of(q.query)
-        if isinstance(q, Contains):
-            return self._contains(q)
-        return set(self.searcher.docs_for_query(q))
-
-    def _contains(self, q: Contains) -> set[int]:
-        candidates = self.of(q.child)
-        verified = candidates & self.of(q.known) if q.known is not None else set()
-        for docnum in candidates - verified:
-            if q.holds(self.searcher.stored_fields(docnum).get("text", "")):
-                verified.add(docnum)
-        # Hand the result to the query's own matchers, so that ranking does not verify again.
-        for leaf, offset in self._leaves():
-            end = offset + leaf.doc_count_all()
-            q._verified[id(leaf)] = frozenset(d - offset for d in verified if offset <= d < end)
-        return verified
-
-    def _term(self, fieldname: str, text: str) -> frozenset[int]:
-        key = (fieldname, text)
-        if key not in self._terms:
-            docs: set[int] = set()
-            for leaf, offset in self._leaves():
-                reader = leaf.reader()
-                if (fieldname, text) in reader:
-                    ids = reader.postings(fieldname, text).all_ids()
-                    docs.update(ids if offset == 0 else (d + offset for d in ids))
-            self._terms[key] = frozenset(docs)
-        return self._terms[key]
-
-    def _leaves(self) -> list[tuple[object, int]]:
-        return self.searcher.subsearchers or [(self.searcher, 0)]
-
-    def _everything(self) -> frozenset[int]:
-        if self._all is None:
-            self._all = frozenset(self.searcher.reader().all_doc_ids())
-        return self._all
-
-
-def _optional(required: wq.Query, boosts: list[wq.Query]) -> wq.Query:
-    return wq.AndMaybe(required, wq.Or(boosts)) if boosts else required
+def _title_bonus(records: Records, record: int, titles: list[tuple[str, float]]) -> float:
+    title = records.articles[records.doc_ids[record]]["title"]
+    return sum(bonus for text, bonus in titles if text in title)
 
 
 def _ms(started: float) -> float:

@@ -8,10 +8,11 @@ from whoosh.analysis import Token
 
 from search.analysis import (
     ChineseWordTokenizer,
-    HanNgramTokenizer,
+    HanCharacterTokenizer,
     ScriptFolder,
     analyze,
-    han_ngrams,
+    han_characters,
+    index_analysis,
     normalize,
     words,
 )
@@ -98,7 +99,7 @@ def test_tokenizer_contract_positions_chars_mode_and_tokenize_false() -> None:
     assert "的" in kept and "的" not in dropped
 
 
-@pytest.mark.parametrize("tokenizer", [ChineseWordTokenizer(), HanNgramTokenizer()])
+@pytest.mark.parametrize("tokenizer", [ChineseWordTokenizer(), HanCharacterTokenizer()])
 def test_tokens_are_whoosh_tokens_with_original_offsets(tokenizer) -> None:  # noqa: ANN001
     text = "強工興產"
     for token in tokenizer(text, chars=True, keeporiginal=True):
@@ -106,9 +107,11 @@ def test_tokens_are_whoosh_tokens_with_original_offsets(tokenizer) -> None:  # n
         assert token.original == text[token.startchar : token.endchar]
 
 
-def test_ngrams_cover_every_substring_of_two_characters() -> None:
-    grams = {g for g, _ in han_ngrams(normalize("強工興產").text)}
-    assert grams == {"强", "工", "兴", "产", "强工", "工兴", "兴产"}
+def test_the_substring_field_holds_every_han_character_but_single_character_words() -> None:
+    assert [c for c, _ in han_characters(normalize("強工興產").text)] == ["强", "工", "兴", "产"]
+    analysis = index_analysis("他去省城")  # 他 and 去 are words of one character
+    kept = list(han_characters(analysis.normalized.text, analysis.covered()))
+    assert kept == [("省", 2), ("城", 3)]
 
 
 def test_analyze_explains_both_fields_with_original_spans() -> None:
@@ -116,4 +119,4 @@ def test_analyze_explains_both_fields_with_original_spans() -> None:
     assert result["normalized"] == "枣庄"
     fields = {(t["field"], t["term"], t["start"], t["end"]) for t in result["tokens"]}
     assert ("words", "枣庄", 0, 2) in fields
-    assert ("ngrams", "枣庄", 0, 2) in fields
+    assert ("chars", "枣", 0, 1) in fields and ("chars", "庄", 1, 2) in fields

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from search.analysis import (
     HAN_RUN_RE,
     ChineseWordTokenizer,
-    HanNgramTokenizer,
+    HanCharacterTokenizer,
     Normalized,
     normalize,
     words,
@@ -110,7 +110,7 @@ def check_words(text: str, with_parts: bool) -> None:
             assert folded_slice(norm, token.start, token.end) == token.term, token
 
 
-TOKENIZERS = [ChineseWordTokenizer(), HanNgramTokenizer(), HanNgramTokenizer(skip_words=True)]
+TOKENIZERS = [ChineseWordTokenizer(), HanCharacterTokenizer(), HanCharacterTokenizer(skip_words=True)]
 
 
 def check_tokenizer(tokenizer, text: str, mode: str) -> None:  # noqa: ANN001
@@ -195,7 +195,7 @@ def test_whoosh_tokenizers_keep_offsets_inside_the_text(text: str, tokenizer,  #
 @given(texts())
 def test_every_field_of_the_schema_indexes_any_text(text: str) -> None:
     schema = make_schema()
-    for name in ("words", "ngrams", "title", "author", "source"):
+    for name in ("words", "chars", "title", "author", "source"):
         for term, *_ in schema[name].index(text):
             assert isinstance(term, bytes) and term
 
@@ -229,13 +229,13 @@ def test_cropped_highlight_is_one_contiguous_excerpt(case: tuple[str, list[str]]
 def test_paragraphs_of_100_kb(case: tuple[str, list[str]]) -> None:
     chunk, needles = case
     text = (chunk * (100_000 // len(chunk) + 1))[:100_000]
-    # Index mode analyzes once for both fields (the words are cached for the n-gram field).
+    # Index mode analyzes once for both fields (the words are cached for the substring field).
     check_tokenizer(ChineseWordTokenizer(), text, "index")
-    check_tokenizer(HanNgramTokenizer(skip_words=True), text, "index")
+    check_tokenizer(HanCharacterTokenizer(skip_words=True), text, "index")
     # Dense Han text with thousands of matches of a frequent character ("的" in a long report):
     # the excerpt is chosen among all of them.
     han = (("工业发展的步伐。" + chunk) * (100_000 // (len(chunk) + 8) + 1))[:100_000]
-    check_tokenizer(HanNgramTokenizer(), han, "query")
+    check_tokenizer(HanCharacterTokenizer(), han, "query")
     for paragraph in (text, han):
         for length in (None, 180):
             check_highlight(paragraph, [*needles, "的"], length)
