@@ -91,11 +91,15 @@ def list_sources(sources: Sequence[Path]) -> list[tuple[Path, str]]:
     A doc_id already seen in an earlier folder is left out here; ``iter_documents`` reports it
     as Skipped. Raises DocumentError for a source folder that does not exist.
     """
-    return [(path, doc_id) for path, doc_id, first in _scan(sources) if first is None]
+    return [(path, doc_id) for path, doc_id, first in scan_sources(sources) if first is None]
 
 
-def _scan(sources: Sequence[Path]) -> list[tuple[Path, str, Path | None]]:
-    """Walk the sources: ``(path, doc_id, path that already has this doc_id or None)``."""
+def scan_sources(sources: Sequence[Path]) -> list[tuple[Path, str, Path | None]]:
+    """Walk the sources: ``(path, doc_id, path that already has this doc_id or None)``.
+
+    Every ``*.txt`` in the order of :func:`list_sources`, duplicates included, so that
+    :func:`read_listed` can report them. Raises DocumentError for a missing source folder.
+    """
     seen: dict[str, Path] = {}
     found: list[tuple[Path, str, Path | None]] = []
     for source in sources:
@@ -132,14 +136,19 @@ def iter_documents(sources: Sequence[Path], *, repair: bool = True
     Never stops on a bad file: each one becomes a Skipped with a one-line reason. ``repair``
     is passed to :func:`read_document`.
     """
-    for path, doc_id, first in _scan(sources):
-        if first is not None:
-            yield Skipped(path, f"duplicate doc_id {doc_id!r} (already read from {first})")
-            continue
-        try:
-            yield read_document(path, doc_id, repair=repair)
-        except DocumentError as error:
-            yield Skipped(path, str(error))
+    for path, doc_id, first in scan_sources(sources):
+        yield read_listed(path, doc_id, first, repair=repair)
+
+
+def read_listed(path: Path, doc_id: str, first: Path | None, *, repair: bool = True
+                ) -> Document | Skipped:
+    """One entry of :func:`scan_sources`: its Document, or a Skipped with a one-line reason."""
+    if first is not None:
+        return Skipped(path, f"duplicate doc_id {doc_id!r} (already read from {first})")
+    try:
+        return read_document(path, doc_id, repair=repair)
+    except DocumentError as error:
+        return Skipped(path, str(error))
 
 
 # --- decoding -----------------------------------------------------------------------------------
