@@ -52,7 +52,7 @@ _repair_option = click.option("--repair/--no-repair", default=None,
 @_source_option
 @_index_option
 @click.option("--procs", type=click.IntRange(1, 64), default=None,
-              help="Worker processes for analysis (default: one per core).")
+              help="Worker processes that read and index (default: one per core).")
 @_repair_option
 def build_command(sources: tuple[Path, ...], index: Path | None, procs: int | None,
                   repair: bool | None) -> None:

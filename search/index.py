@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import io
 import json
 import os
 import shutil
-import signal
-import sys
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
-from typing import TextIO
 
 from whoosh import index as whoosh_index
 from whoosh.columns import VarBytesColumn
@@ -41,10 +37,12 @@ from search.documents import (
     DocumentError,
     Repair,
     Skipped,
-    iter_documents,
     list_sources,
     read_document,
+    read_listed,
+    scan_sources,
 )
+from search.segments import WorkerLost, write_index
 
 # The article fields on every record (for filters), also kept per article in ``article``.
 ARTICLE_FIELDS = ("title", "author", "source")
@@ -54,9 +52,11 @@ BUILD_INFO = "build.json"
 LOCK = ".lock"
 # What a folder made by us may hold; anything else means the path is someone else's folder.
 _OWN_NAMES = {CURRENT, BUILDS, LOCK, ".gitignore", CURRENT + ".tmp"}
-# Whoosh's writer buffers this many MB (in each worker) before sorting postings to disk;
-# with two workers and the main process a build stays well under 1 GB.
+# Whoosh's writer (updates) buffers this many MB before sorting postings to disk.
 _WRITER_LIMIT_MB = 128
+# A build's worker starts a new segment when its postings pass this many MB (estimated), so
+# memory stays flat however large the corpus; see search/segments.py.
+_SEGMENT_BUDGET_MB = 96
 # Segments are written as separate files (compound=False in the writers): whoosh3 copies each
 # part of a compound segment file into memory when it opens it, which doubled a searcher's
 # memory (181 -> 98 MB on a 43 MB index).
@@ -131,6 +131,15 @@ class BuildReport:
         self.characters += sum(map(len, doc.paragraphs)) + len(doc.title) + len(doc.subtitle)
         self.spam.extend((doc.doc_id, p) for p in doc.spam)
         self.repairs.extend((doc.doc_id, r) for r in doc.repairs)
+
+    def merge(self, part: BuildReport) -> None:
+        """Add the counts and lists of ``part`` (what a worker did) to this report."""
+        self.documents += part.documents
+        self.paragraphs += part.paragraphs
+        self.characters += part.characters
+        self.skipped.extend(part.skipped)
+        self.spam.extend(part.spam)
+        self.repairs.extend(part.repairs)
 
 
 def records(doc: Document) -> Iterator[dict[str, object]]:
@@ -288,7 +297,8 @@ def build(sources: Sequence[Path], index_dir: Path, *, procs: int | None = None,
           repair: bool = True) -> BuildReport:
     """Index every document under ``sources`` into a new build and switch to it atomically.
 
-    ``procs`` > 1 analyzes in that many worker processes (default: one per core).
+    ``procs`` > 1 reads, analyzes and writes in that many worker processes (default: one
+    per core), each into segments of its own.
     Raises :class:`IndexUnusable`, :class:`IndexBusy`.
     """
     started = time.perf_counter()
@@ -325,35 +335,33 @@ def build(sources: Sequence[Path], index_dir: Path, *, procs: int | None = None,
 
 def _write_build(build_dir: Path, sources: Sequence[Path], total: int, procs: int,
                  progress: bool, lock: int, report: BuildReport, repair: bool) -> None:
-    """Write every document into a new Whoosh index in ``build_dir`` and check it is whole."""
+    """Write every document into a new Whoosh index in ``build_dir`` and check it is whole.
+
+    Each of ``procs`` workers (forked, see :func:`search.segments.write_index`) reads, analyzes
+    and writes its share of the articles into segments of its own.
+    """
     ix = whoosh_index.create_in(build_dir, make_schema())
-    added = 0
-    with _workers.guarding(lock if procs > 1 else None):
-        if procs > 1:
-            writer = ix.writer(procs=procs, multisegment=True, limitmb=_WRITER_LIMIT_MB,
-                               compound=False)
-        else:
-            writer = ix.writer(limitmb=_WRITER_LIMIT_MB, compound=False)
+    if procs > 1:
+        _load_analysis(ix.schema)
+    parts: dict[int, BuildReport] = {}
+    with _progress_bar(total, progress) as advance:
+        def collect(position: int, part: BuildReport) -> None:
+            parts[position] = part
+            advance()
+
         try:
-            for item in _with_progress(iter_documents(sources, repair=repair), total, progress):
-                if isinstance(item, Skipped):
-                    report.skipped.append(item)
-                    continue
-                report.count(item)
-                for record in records(item):
-                    writer.add_document(**record)
-                    added += 1
-            if report.documents == 0:
-                raise IndexUnusable(
-                    f"nothing to index: no readable .txt article under "
-                    f"{', '.join(map(str, sources))}{_skipped_note(report.skipped)}")
-            writer.commit()
-        except BaseException:
-            _workers.stop(writer)
-            with suppress(Exception):  # the first error is the one to report
-                writer.cancel()
-            raise
-    # Whoosh's parallel writer leaves out, without a word, the part of a worker that died.
+            added = write_index(ix, scan_sources(sources), partial(_index_entry, repair=repair),
+                                collect, procs=procs, budget_mb=_SEGMENT_BUDGET_MB,
+                                close_in_workers=[lock], compound=False)
+        except WorkerLost as e:
+            raise IndexUnusable(f"the build in {build_dir} is incomplete: {e}; "
+                                "the live index is unchanged") from None
+    for position in sorted(parts):  # the report lists files in order, however workers ran
+        report.merge(parts[position])
+    if report.documents == 0:
+        raise IndexUnusable(
+            f"nothing to index: no readable .txt article under "
+            f"{', '.join(map(str, sources))}{_skipped_note(report.skipped)}")
     if ix.doc_count() != added:
         raise IndexUnusable(f"the build in {build_dir} is incomplete ({ix.doc_count()} of "
                             f"{added} records): an indexing worker failed")
@@ -361,85 +369,32 @@ def _write_build(build_dir: Path, sources: Sequence[Path], total: int, procs: in
     _write_info(build_dir, report.documents, report.paragraphs, sources, built_at)
 
 
+def _index_entry(entry: tuple[Path, str, Path | None], add_document: Callable[..., None], *,
+                 repair: bool) -> BuildReport:
+    """Read one listed file and add its records (in a worker); what it did, for the report."""
+    part = BuildReport(index_dir=Path())
+    item = read_listed(*entry, repair=repair)
+    if isinstance(item, Skipped):
+        part.skipped.append(item)
+        return part
+    part.count(item)
+    for record in records(item):
+        add_document(**record)
+    return part
+
+
+def _load_analysis(schema: Schema) -> None:
+    """Load jieba's dictionary and OpenCC's tables here, before workers fork and share them."""
+    for name in schema.names():
+        if isinstance(schema[name], TEXT):
+            list(schema[name].index("預熱：工業倍增計劃 warm-up"))
+
+
 def _skipped_note(skipped: list[Skipped]) -> str:
     if not skipped:
         return ""
     first = skipped[0]
     return f" ({len(skipped)} skipped; {first.path.name}: {first.reason})"
-
-
-class _WorkerGuard:
-    """Ties the forked workers of Whoosh's parallel writer to the build that started them.
-
-    Forked workers share the build's lock. Killed with SIGKILL, a build would leave them blocked
-    on their job queue for ever, holding the lock, and every later build would be refused. So,
-    while a build runs, a forked worker closes its copy of the lock, leaves Ctrl-C to the build
-    (which stops it), exits as soon as the build process is gone, and shortens the traceback
-    Whoosh prints when it fails (a full disk) to its last line: the build reports the failure.
-    """
-
-    def __init__(self) -> None:
-        self.locks: set[int] = set()
-        self.build_pid = 0
-
-    @contextmanager
-    def guarding(self, lock: int | None) -> Iterator[None]:
-        if lock is None:
-            yield
-            return
-        self.build_pid = os.getpid()
-        self.locks.add(lock)
-        try:
-            yield
-        finally:
-            self.locks.discard(lock)
-
-    def after_fork_in_child(self) -> None:
-        if not self.locks:
-            return
-        for fd in self.locks:
-            with suppress(OSError):
-                os.close(fd)
-        self.locks = set()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        sys.stderr = _LastLineOnly(sys.stderr)
-        build_pid = self.build_pid
-
-        def exit_with_the_build() -> None:
-            while os.getppid() == build_pid:
-                time.sleep(0.2)
-            os._exit(1)
-
-        threading.Thread(target=exit_with_the_build, daemon=True).start()
-
-    @staticmethod
-    def stop(writer: object) -> None:
-        """Stop a writer's workers now: Whoosh's cancel() cannot reach forked ones."""
-        tasks = getattr(writer, "tasks", [])
-        for task in tasks:
-            task.terminate()
-        for task in tasks:
-            task.join()
-
-
-class _LastLineOnly(io.StringIO):
-    """A worker's stderr that writes only the last line of what it was given, on flush."""
-
-    def __init__(self, stream: TextIO) -> None:
-        super().__init__()
-        self.stream = stream
-
-    def flush(self) -> None:
-        lines = self.getvalue().strip().splitlines()
-        self.seek(0)
-        self.truncate()
-        if lines:
-            self.stream.write(f"indexing worker {os.getpid()}: {lines[-1]}\n")
-            self.stream.flush()
-
-
-_workers = _WorkerGuard()
-os.register_at_fork(after_in_child=_workers.after_fork_in_child)
 
 
 def update(sources: Sequence[Path] | None, index_dir: Path, *, user_dict: Path | None = None,
@@ -519,14 +474,16 @@ def _update_build(build_dir: Path, listing: list[tuple[Path, str]], sources: Seq
     _write_info(build_dir, documents, paragraphs, sources, built_at)
 
 
-def _with_progress(items: Iterator[Document | Skipped], total: int,
-                   progress: bool) -> Iterator[Document | Skipped]:
+@contextmanager
+def _progress_bar(total: int, progress: bool) -> Iterator[Callable[[], None]]:
+    """Yield a function to call once per file read; it moves a tqdm bar if ``progress``."""
     if not progress:
-        yield from items
+        yield lambda: None
         return
     from tqdm import tqdm
 
-    with tqdm(total=total, unit="doc", desc="indexing", leave=False) as bar:
-        for item in items:
-            bar.update(1)
-            yield item
+    class Bar(tqdm):  # type: ignore[type-arg]
+        monitor_interval = 0  # no monitor thread: the build forks its workers after this
+
+    with Bar(total=total, unit="doc", desc="indexing", leave=False) as bar:
+        yield lambda: bar.update(1)
