@@ -110,7 +110,8 @@ def check_words(text: str, with_parts: bool) -> None:
             assert folded_slice(norm, token.start, token.end) == token.term, token
 
 
-TOKENIZERS = [ChineseWordTokenizer(), HanCharacterTokenizer(), HanCharacterTokenizer(skip_words=True)]
+TOKENIZERS = [ChineseWordTokenizer(), HanCharacterTokenizer(),
+              HanCharacterTokenizer(skip_words=True)]
 
 
 def check_tokenizer(tokenizer, text: str, mode: str) -> None:  # noqa: ANN001
