@@ -359,10 +359,10 @@ def _field(node: FieldFilter) -> tuple[str, str]:
         raise QueryError(f"unknown field '{node.name}': use title:, author:, source: or date:")
     if name == "date":
         return name, node.value
-    value = "".join(query_characters(normalize(node.value).text))
-    if not value:
+    value = normalize(node.value).text.strip()
+    if not query_characters(value):
         raise QueryError(f"{node.name}: needs Chinese text to look for")
-    return name, normalize(node.value).text.strip()
+    return name, value
 
 
 _DATE_RE = re.compile(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?$")
