@@ -28,8 +28,11 @@ from functools import partial
 from pathlib import Path
 
 from whoosh import index as whoosh_index
+from whoosh.analysis import Tokenizer
+from whoosh.codec.whoosh3 import W3Codec
 from whoosh.columns import VarBytesColumn
 from whoosh.fields import COLUMN, DATETIME, ID, NUMERIC, STORED, TEXT, Schema
+from whoosh.formats import Existence
 
 from search.analysis import character_analyzer, load_user_dict, searchable_text, word_analyzer
 from search.documents import (
@@ -49,6 +52,9 @@ ARTICLE_FIELDS = ("title", "author", "source")
 CURRENT = "CURRENT"
 BUILDS = "builds"
 BUILD_INFO = "build.json"
+# Recorded in build.json; raised whenever the schema or the meaning of a field changes, so that
+# a searcher or an update refuses a build it would misread.
+INDEX_FORMAT = 3
 LOCK = ".lock"
 # What a folder made by us may hold; anything else means the path is someone else's folder.
 _OWN_NAMES = {CURRENT, BUILDS, LOCK, ".gitignore", CURRENT + ".tmp"}
@@ -57,6 +63,10 @@ _WRITER_LIMIT_MB = 128
 # A build's worker starts a new segment when its postings pass this many MB (estimated), so
 # memory stays flat however large the corpus; see search/segments.py.
 _SEGMENT_BUDGET_MB = 96
+# Postings per block (Whoosh writes 128): the query engine reads whole posting lists, and each
+# block costs a seek and two unpicklings, so few large blocks read several times faster; only
+# Whoosh's own matchers skip blocks, and we use them for IDs and dates alone.
+_BLOCK_POSTINGS = 8192
 # Segments are written as separate files (compound=False in the writers): whoosh3 copies each
 # part of a compound segment file into memory when it opens it, which doubled a searcher's
 # memory (181 -> 98 MB on a 43 MB index).
@@ -84,17 +94,18 @@ def make_schema() -> Schema:
         key=ID(unique=True),  # "<doc_id>#<paragraph>"
         doc_id=ID(stored=True, sortable=True),
         paragraph=NUMERIC(stored=True),
-        text=STORED(),  # the original paragraph, shown and highlighted
+        # The original paragraph, shown and highlighted; read into memory by searchers.
+        text=COLUMN(VarBytesColumn()),
         # Words without positions: phrases and proximity are checked on ``norm`` instead.
         words=TEXT(analyzer=word_analyzer(), phrase=False),
         # Substrings: every Han character, without positions; a query's characters give the
         # candidates, checked on ``norm``. Single-character words are only in ``words``.
-        chars=TEXT(analyzer=character_analyzer(skip_words=True), phrase=False),
+        chars=_existence(character_analyzer(skip_words=True)),
         # The article's title, authors and source on every record, for filters and the title
         # boost.
-        title=TEXT(analyzer=character_analyzer(), phrase=False),
-        author=TEXT(analyzer=character_analyzer(), phrase=False),
-        source=TEXT(analyzer=character_analyzer(), phrase=False),
+        title=_existence(character_analyzer()),
+        author=_existence(character_analyzer()),
+        source=_existence(character_analyzer()),
         date=DATETIME(),
         # Read into memory by searchers: the searchable (normalized) text of every record as
         # UTF-8, on which substring and phrase matches are checked; and, on the header record,
@@ -103,6 +114,14 @@ def make_schema() -> Schema:
         article=COLUMN(VarBytesColumn()),
         meta=STORED(),  # article metadata, on the header record only
     )
+
+
+def _existence(analyzer: Tokenizer) -> TEXT:
+    """A field whose postings say only which records hold a term: the query engine reads them
+    as sets, and without frequencies a posting list is half the size and quicker to decode."""
+    field_type = TEXT(analyzer=analyzer, phrase=False)
+    field_type.format = Existence()
+    return field_type
 
 
 @dataclass
@@ -175,7 +194,7 @@ def records(doc: Document) -> Iterator[dict[str, object]]:
 
 def _body(text: str) -> dict[str, object]:
     """The fields of a record that hold its text."""
-    return {"text": text, "words": text, "chars": text,
+    return {"text": text.encode("utf-8"), "words": text, "chars": text,
             "norm": searchable_text(text).encode("utf-8")}
 
 
@@ -196,6 +215,14 @@ def current_build(index_dir: Path) -> Path:
         raise IndexNotFound(f"the index at {index_dir} is damaged: {name!r} is not a build; "
                             "run 'zhsearch build' to make a new one")
     return build_dir
+
+
+def check_format(build_dir: Path) -> None:
+    """Raise :class:`IndexNotFound` for a build made by an older zhsearch, which this one
+    cannot read or update."""
+    if build_info(build_dir).get("format") != INDEX_FORMAT:
+        raise IndexNotFound(f"the index at {build_dir.parent.parent} was built by an older "
+                            "zhsearch: run 'zhsearch build' to rebuild it")
 
 
 def build_info(build_dir: Path) -> dict[str, object]:
@@ -278,6 +305,7 @@ def _prune(index_dir: Path, keep: set[str]) -> None:
 def _write_info(build_dir: Path, documents: int, paragraphs: int, sources: Sequence[Path],
                 built_at: str) -> None:
     info = {
+        "format": INDEX_FORMAT,
         "built_at": built_at,
         "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "documents": documents,
@@ -352,7 +380,8 @@ def _write_build(build_dir: Path, sources: Sequence[Path], total: int, procs: in
         try:
             added = write_index(ix, scan_sources(sources), partial(_index_entry, repair=repair),
                                 collect, procs=procs, budget_mb=_SEGMENT_BUDGET_MB,
-                                close_in_workers=[lock], compound=False)
+                                close_in_workers=[lock], compound=False,
+                                codec=W3Codec(blocklimit=_BLOCK_POSTINGS))
         except WorkerLost as e:
             raise IndexUnusable(f"the build in {build_dir} is incomplete: {e}; "
                                 "the live index is unchanged") from None
@@ -421,7 +450,9 @@ def update(sources: Sequence[Path] | None, index_dir: Path, *, user_dict: Path |
     current_build(index_dir)  # no index here: say so before creating a lock file in the folder
     with _locked(index_dir):
         try:
-            _update_build(current_build(index_dir), listing, sources, report, repair)
+            build_dir = current_build(index_dir)
+            check_format(build_dir)
+            _update_build(build_dir, listing, sources, report, repair)
         except OSError as e:
             raise _unwritable(index_dir, e) from None
     report.seconds = time.perf_counter() - started
@@ -435,7 +466,8 @@ def _update_build(build_dir: Path, listing: list[tuple[Path, str]], sources: Seq
     with ix.searcher() as searcher:
         indexed = {fields["doc_id"]: fields["meta"]["content_hash"]
                    for fields in searcher.documents(paragraph=0)}
-    writer = ix.writer(limitmb=_WRITER_LIMIT_MB, compound=False)
+    writer = ix.writer(limitmb=_WRITER_LIMIT_MB, compound=False,
+                       codec=W3Codec(blocklimit=_BLOCK_POSTINGS))
     listed = {doc_id for _, doc_id in listing}
     try:
         for path, doc_id in listing:

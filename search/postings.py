@@ -14,7 +14,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate, repeat
+from itertools import accumulate, islice, repeat
 
 from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.columns import VarBytesColumn
@@ -32,6 +32,7 @@ class Records:
 
     generation: object
     texts: list[str]  # searchable (normalized) text by record number
+    originals: list[str]  # the text as written, shown and highlighted
     doc_ids: list[str]
     headers: dict[str, int]  # doc_id -> the record number of the article's header
     # doc_id -> the article's title, author and source, normalized (filters, title boost)
@@ -48,6 +49,7 @@ class Records:
         """Read the searchable text and doc_id of every record, and each article's fields."""
         reader = searcher.reader()
         texts = [b.decode("utf-8") for b in read_column(reader, "norm")]
+        originals = [b.decode("utf-8") for b in read_column(reader, "text")]
         doc_ids = [b.decode("utf-8") for b in read_column(reader, "doc_id")]
         live = set(range(len(texts)))
         for leaf, offset in reader.leaf_readers():
@@ -62,7 +64,23 @@ class Records:
         average = (sum(len(texts[d]) for d in live) / len(live)) if live else 1.0
         scale = B / (average or 1.0)
         length_norm = [K1 * (1 - B + scale * len(t)) for t in texts]
-        return cls(generation, texts, doc_ids, headers, articles, frozenset(live), length_norm)
+        return cls(generation, texts, originals, doc_ids, headers, articles, frozenset(live),
+                   length_norm)
+
+    # An article's records are added together, header first, and neither segments nor merges
+    # reorder them: its paragraphs are the records after its header.
+
+    def paragraph(self, record: int) -> int:
+        """The paragraph number of a live record (0: the article's header)."""
+        return record - self.headers[self.doc_ids[record]]
+
+    def body(self, header: int) -> range:
+        """The record numbers of the body paragraphs of the article whose header is ``header``."""
+        doc_ids, doc_id = self.doc_ids, self.doc_ids[header]
+        end = header + 1
+        while end < len(doc_ids) and doc_ids[end] == doc_id:
+            end += 1
+        return range(header + 1, end)
 
     def idf(self, matches: int) -> float:
         """BM25's inverse document frequency of a term found in ``matches`` records."""
@@ -113,15 +131,18 @@ def _postings(searcher, fieldname: str, text: str  # noqa: ANN001
         if isinstance(matcher, FilterMatcher):  # the segment has deleted records
             deleted = reader.deleted_docs_set
             matcher = matcher.child
-        for ids, weights in _blocks(matcher):
+        for ids, weights in _blocks(matcher, offset):
             if deleted:
-                kept = [(i, w) for i, w in zip(ids, weights, strict=True) if i not in deleted]
+                kept = [(i, w) for i, w in zip(ids, weights, strict=True)
+                        if i - offset not in deleted]
                 ids, weights = [i for i, _ in kept], [w for _, w in kept]
-            yield (map(offset.__add__, ids) if offset else ids), weights
+            yield ids, weights
 
 
-def _blocks(matcher) -> Iterator[tuple[Iterable[int], Iterable[float]]]:  # noqa: ANN001
-    """The (ids, weights) of a posting list, a whole block at a time where Whoosh allows."""
+def _blocks(matcher, offset: int  # noqa: ANN001
+            ) -> Iterator[tuple[Iterable[int], Iterable[float]]]:
+    """The (record numbers, weights) of a posting list, a whole block at a time where Whoosh
+    allows; ``offset`` is the segment's first record number."""
     if isinstance(matcher, W3LeafMatcher):
         # whoosh3 stores a block as a pickled (id deltas, weights, values) tuple; decoding it
         # here with itertools instead of Whoosh's per-posting generators and method calls is
@@ -132,11 +153,13 @@ def _blocks(matcher) -> Iterator[tuple[Iterable[int], Iterable[float]]]:  # noqa
             deltas, weights = matcher._data[0], matcher._data[1]
             if weights is None or isinstance(weights, float):
                 weights = repeat(1.0 if weights is None else weights, len(deltas))
-            yield list(accumulate(deltas)), weights
+            # Each block's deltas start from 0, so starting the sum at the segment's offset
+            # (and dropping that start) numbers them in the whole index at C speed.
+            yield list(islice(accumulate(deltas, initial=offset), 1, None)), weights
             matcher._next_block()
         return
     while matcher.is_active():  # any other matcher, one posting at a time
-        yield (matcher.id(),), (matcher.weight(),)
+        yield (matcher.id() + offset,), (matcher.weight(),)
         matcher.next()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import html
+import os
 import re
 import threading
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 import jieba
 from whoosh import index as whoosh_index
 from whoosh import query as wq
+from whoosh.index import TOC
 
 from search.analysis import (
     SEGMENT_RE,
@@ -33,7 +35,7 @@ from search.analysis import (
     words,
 )
 from search.config import Settings, load_settings
-from search.index import IndexNotFound, build_info, current_build
+from search.index import IndexNotFound, build_info, check_format, current_build
 from search.postings import Records, read_ids, read_postings
 
 # Field weights (query boosts under BM25F): see "Ranking" in the README.
@@ -752,13 +754,11 @@ class Searcher:
 
     def _open(self) -> None:
         build_dir = current_build(self.index_dir)
+        check_format(build_dir)
         try:
             index = whoosh_index.open_dir(build_dir)
         except Exception as e:  # noqa: BLE001 - any Whoosh failure means the same to a reader
             raise IndexNotFound(f"cannot open the index at {self.index_dir}: {e}") from None
-        if "norm" not in index.schema:
-            raise IndexNotFound(f"the index at {self.index_dir} was built by an older zhsearch: "
-                                "run 'zhsearch build' to rebuild it")
         with self._lock:
             self._build_dir, self._index = build_dir, index
             self._meta = {}
@@ -778,21 +778,26 @@ class Searcher:
         local = self._local
         searcher = getattr(local, "searcher", None)
         if searcher is None or local.generation != self._generation:
-            assert self._index is not None
-            fresh = self._index.searcher()
-            local.searcher, local.generation = fresh, self._generation
-            local.build_dir = self._build_dir
-            self._replace(searcher, fresh)
-            searcher = fresh
-        elif not searcher.up_to_date():
+            local.generation, local.build_dir = self._generation, self._build_dir
+            searcher = self._fresh_searcher(searcher)
+        elif os.path.exists(local.next_commit):
             # An update committed: open afresh (Searcher.refresh() would reuse segment readers
             # that still see the documents the update deleted).
-            fresh = self._index.searcher()
-            local.searcher = fresh
-            self._replace(searcher, fresh)
-            searcher = fresh
+            searcher = self._fresh_searcher(searcher)
             self._meta = {}
         return searcher
+
+    def _fresh_searcher(self, old):  # noqa: ANN001, ANN202 - whoosh searchers
+        """A new Whoosh searcher for this thread, replacing ``old``."""
+        assert self._index is not None
+        local, fresh = self._local, self._index.searcher()
+        local.searcher = fresh
+        # A commit writes the table of contents of the next generation: looking for that file
+        # is one stat, where Whoosh's up_to_date() lists the folder (0.1 ms on every query).
+        local.next_commit = os.path.join(local.build_dir, TOC._filename(
+            self._index.indexname, fresh.reader().generation() + 1))
+        self._replace(old, fresh)
+        return fresh
 
     def _records(self, searcher) -> Records:  # noqa: ANN001 - a whoosh.searching.Searcher
         """The in-memory records of the searcher's index generation, read once and shared."""
@@ -872,12 +877,11 @@ class Searcher:
 
     def _hit(self, searcher, records: Records, docnum: int, score: float,  # noqa: ANN001
              needles: list[str]) -> Hit:
-        fields = searcher.stored_fields(docnum)
-        meta = self._article_meta(searcher, records, fields["doc_id"])
+        doc_id, text = records.doc_ids[docnum], records.originals[docnum]
+        meta = self._article_meta(searcher, records, doc_id)
         return Hit(
-            doc_id=fields["doc_id"], paragraph=fields["paragraph"], title=meta["title"],
-            text=fields["text"], highlight=highlight(fields["text"], needles,
-                                                     self.settings.snippet_length),
+            doc_id=doc_id, paragraph=records.paragraph(docnum), title=meta["title"], text=text,
+            highlight=highlight(text, needles, self.settings.snippet_length),
             score=round(float(score), 4), subtitle=meta["subtitle"], authors=meta["authors"],
             source=meta["source"], published=meta["published"], editors=meta["editors"])
 
@@ -898,14 +902,16 @@ class Searcher:
         if not doc_id or len(doc_id) > 1000 or "\x00" in doc_id:
             return None
         searcher = self._whoosh()
-        records = sorted(searcher.documents(doc_id=doc_id), key=lambda r: r["paragraph"])
-        if not records or records[0]["paragraph"] != 0:
+        records = self._records(searcher)
+        header = records.headers.get(doc_id)
+        if header is None:
             return None
-        meta = records[0]["meta"]
+        meta = searcher.stored_fields(header)["meta"]
         return Article(doc_id=doc_id, title=meta["title"], subtitle=meta["subtitle"],
                        authors=meta["authors"], source=meta["source"],
                        published=meta["published"], editors=meta["editors"],
-                       byline=meta["byline"], paragraphs=[r["text"] for r in records[1:]])
+                       byline=meta["byline"],
+                       paragraphs=[records.originals[d] for d in records.body(header)])
 
     def highlight_article(self, article: Article, query: str) -> list[str]:
         """Each body paragraph as escaped HTML with the query's matches marked."""

@@ -7,6 +7,7 @@ subprocesses killed with real signals, a real tmpfs for a full disk.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import random
 import shutil
@@ -482,6 +483,22 @@ def test_update_skips_a_bad_file_with_a_reason_and_applies_the_rest(three_articl
     assert [s.path.name for s in report.skipped] == ["broken.txt"]
     assert report.skipped[0].reason and "\n" not in report.skipped[0].reason
     assert total_hits(index_dir, "沙漠氣象站") == 1
+
+
+def test_a_build_by_an_older_zhsearch_is_refused_until_rebuilt(three_articles: Path,
+                                                              tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    build([three_articles], index_dir, procs=1)
+    info_path = current_build(index_dir) / "build.json"
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    del info["format"]  # as the builds of earlier versions were written
+    info_path.write_text(json.dumps(info), encoding="utf-8")
+    with pytest.raises(IndexNotFound, match="built by an older zhsearch: run 'zhsearch build'"):
+        Searcher(index_dir, load_settings({}))
+    with pytest.raises(IndexNotFound, match="built by an older zhsearch"):
+        update([three_articles], index_dir)
+    build([three_articles], index_dir, procs=1)
+    assert total_hits(index_dir, "紅杉林") == 1
 
 
 def test_update_without_an_index_says_so_and_creates_nothing(seed_copy: Path,
