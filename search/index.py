@@ -34,7 +34,13 @@ from whoosh.columns import VarBytesColumn
 from whoosh.fields import COLUMN, DATETIME, ID, NUMERIC, STORED, TEXT, Schema
 from whoosh.formats import Existence
 
-from search.analysis import character_analyzer, load_user_dict, searchable_text, word_analyzer
+from search.analysis import (
+    character_analyzer,
+    load_user_dict,
+    pair_analyzer,
+    searchable_text,
+    word_analyzer,
+)
 from search.documents import (
     Document,
     DocumentError,
@@ -54,7 +60,7 @@ BUILDS = "builds"
 BUILD_INFO = "build.json"
 # Recorded in build.json; raised whenever the schema or the meaning of a field changes, so that
 # a searcher or an update refuses a build it would misread.
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 LOCK = ".lock"
 # What a folder made by us may hold; anything else means the path is someone else's folder.
 _OWN_NAMES = {CURRENT, BUILDS, LOCK, ".gitignore", CURRENT + ".tmp"}
@@ -101,6 +107,9 @@ def make_schema() -> Schema:
         # Substrings: every Han character, without positions; a query's characters give the
         # candidates, checked on ``norm``. Single-character words are only in ``words``.
         chars=_existence(character_analyzer(skip_words=True)),
+        # Pairs of adjacent Han characters, hashed into buckets: the candidates for a query run
+        # of two characters or more (see search.analysis.PAIR_BITS).
+        pairs=_existence(pair_analyzer()),
         # The article's title, authors and source on every record, for filters and the title
         # boost.
         title=_existence(character_analyzer()),
@@ -194,7 +203,7 @@ def records(doc: Document) -> Iterator[dict[str, object]]:
 
 def _body(text: str) -> dict[str, object]:
     """The fields of a record that hold its text."""
-    return {"text": text.encode("utf-8"), "words": text, "chars": text,
+    return {"text": text.encode("utf-8"), "words": text, "chars": text, "pairs": text,
             "norm": searchable_text(text).encode("utf-8")}
 
 

@@ -43,6 +43,8 @@ class Records:
     # Han character -> how many records hold it in the substring and in the word field, filled
     # as queries ask (a few thousand characters at most).
     character_frequencies: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Pair-field term -> how many records hold it, likewise (16,384 terms at most).
+    pair_frequencies: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, searcher, generation: object) -> Records:  # noqa: ANN001 - Whoosh searcher
@@ -88,9 +90,10 @@ class Records:
         return math.log(1 + (n - matches + 0.5) / (matches + 0.5))
 
     def bm25(self, frequencies: dict[int, float], boost: float = 1.0,
-             among: Iterable[int] | None = None) -> dict[int, float]:
-        """BM25 of one term in each record of ``frequencies`` (or of ``among``, a subset)."""
-        weight = boost * self.idf(len(frequencies)) * (K1 + 1)
+             among: Iterable[int] | None = None, found: int | None = None) -> dict[int, float]:
+        """BM25 of one term in each record of ``frequencies`` (or of ``among``, a subset);
+        ``found``: how many records hold the term, when ``frequencies`` is not all of them."""
+        weight = boost * self.idf(len(frequencies) if found is None else found) * (K1 + 1)
         norm = self.length_norm
         if among is None:
             return {d: weight * tf / (tf + norm[d]) for d, tf in frequencies.items()}

@@ -32,6 +32,7 @@ from search.analysis import (
     load_user_dict,
     normalize,
     query_characters,
+    query_pairs,
     words,
 )
 from search.config import Settings, load_settings
@@ -425,6 +426,7 @@ class Evaluation:
         self.records = records
         self._postings: dict[tuple[str, str], dict[int, float]] = {}
         self._characters: dict[str, set[int]] = {}
+        self._pair_records: dict[str, set[int]] = {}
         self.titles: list[tuple[str, float]] = []  # (Han text, bonus) for the title boost
 
     def run(self, node: Node) -> Matches:
@@ -502,23 +504,27 @@ class Evaluation:
         records = self.records
         content = _content_words(chunk)
         contiguous = self._containing(chunk)
-        needle = self._needle_frequencies(chunk, contiguous)
+        found = len(contiguous)  # the run's document frequency, for its BM25
+        self.titles.append((chunk, TITLE_BOOST * records.idf(found)))
         if not content:  # only function words: the text itself is the match
-            scores = records.bm25(needle, WORD_BOOST)
-            self.titles.append((chunk, TITLE_BOOST * records.idf(len(contiguous))))
+            scores = records.bm25(self._needle_frequencies(chunk, contiguous), WORD_BOOST)
             return Matches(scores, set(scores))
         tier1 = self._all_of([self._term("words", w) for w in content])
         scores = dict.fromkeys(tier1, 0.0)
         for w in content:
             for d, s in records.bm25(self._term("words", w), WORD_BOOST, among=tier1).items():
                 scores[d] += s
-        if len(content) > 1:  # the words standing together, as typed
+        # The run itself scores where its words stand together, as typed (tier 1, when it has
+        # more than one word), and across word boundaries (tier 2): count it only there.
+        scored = contiguous if len(content) > 1 else contiguous - tier1
+        needle = self._needle_frequencies(chunk, scored)
+        if len(content) > 1:
             together = [d for d in needle if d in tier1]
-            for d, s in records.bm25(needle, PROXIMITY_BOOST, among=together).items():
+            for d, s in records.bm25(needle, PROXIMITY_BOOST, among=together,
+                                     found=found).items():
                 scores[d] += s
-        across = [d for d in needle if d not in tier1]  # tier 2: across word boundaries
-        scores.update(records.bm25(needle, NGRAM_BOOST, among=across))
-        self.titles.append((chunk, TITLE_BOOST * records.idf(len(contiguous))))
+        across = [d for d in needle if d not in tier1]
+        scores.update(records.bm25(needle, NGRAM_BOOST, among=across, found=found))
         return Matches(scores, tier1)
 
     def _phrase(self, value: str) -> Matches | None:
@@ -528,8 +534,7 @@ class Evaluation:
         if not chunks:
             return None
         candidates = self._all_of(
-            [self._character(c) for is_han, chunk in chunks if is_han
-             for c in query_characters(chunk)]
+            [self._candidates(chunk) for is_han, chunk in chunks if is_han]
             + [self._term("words", chunk) for is_han, chunk in chunks if not is_han])
         known = set(self._term("words", norm)) & candidates
         found = known | self.records.containing(norm, candidates - known)
@@ -558,20 +563,41 @@ class Evaluation:
     def _containing(self, han: str) -> set[int]:
         """Records whose text contains the Han run ``han``.
 
-        Records holding it as a word contain it by construction; the others are found among
-        the records holding its rarest characters, checked on their text. Another character's
-        posting list is read only while that is cheaper than checking the candidates left.
+        Records holding it as a word contain it by construction; the others are among its
+        :meth:`_candidates`, checked on their text.
         """
         if len(han) == 1:
             return self._character(han)
         known = set(self._term("words", han))
-        rarest = sorted((self._frequency(c), c) for c in query_characters(han))
-        candidates = self._character(rarest[0][1])
-        for frequency, char in rarest[1:]:
+        return known | self.records.containing(han, self._candidates(han) - known)
+
+    def _candidates(self, han: str) -> set[int]:
+        """Records that may contain the Han run ``han``: those holding its rarest character
+        pairs (their hash buckets), or its character. Another pair's posting list is read only
+        while that is cheaper than checking the candidates left."""
+        if len(han) == 1:
+            return self._character(han)
+        rarest = sorted((self._pair_frequency(pair), pair) for pair in query_pairs(han))
+        candidates = self._pairs(rarest[0][1])
+        for frequency, pair in rarest[1:]:
             if frequency > READ_OR_CHECK * len(candidates):
                 break
-            candidates = candidates & self._character(char)
-        return known | self.records.containing(han, candidates - known)
+            candidates = candidates & self._pairs(pair)
+        return candidates
+
+    def _pair_frequency(self, pair: str) -> int:
+        """How many records hold a pair-field term."""
+        known = self.records.pair_frequencies
+        frequency = known.get(pair)
+        if frequency is None:
+            frequency = known[pair] = self.searcher.doc_frequency("pairs", pair)
+        return frequency
+
+    def _pairs(self, pair: str) -> set[int]:
+        """Records holding a pair-field term."""
+        if pair not in self._pair_records:
+            self._pair_records[pair] = read_ids(self.searcher, "pairs", pair)
+        return self._pair_records[pair]
 
     def _frequency(self, char: str) -> int:
         """How many records hold a Han character (an upper bound: both fields, summed)."""

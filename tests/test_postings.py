@@ -46,7 +46,7 @@ def test_posting_lists_equal_whoosh_matchers_across_segments_and_deletions(
     with ix.searcher() as searcher:
         assert len(searcher.subsearchers) > 1 and searcher.reader().has_deletions()
         checked = 0
-        for fieldname in ("words", "chars", "title", "doc_id"):
+        for fieldname in ("words", "chars", "pairs", "title", "doc_id"):
             for term in searcher.reader().lexicon(fieldname):
                 text = term.decode("utf-8")
                 expected = whoosh_postings(searcher, fieldname, text)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import html
+import random
 import re
+from pathlib import Path
 
 import pytest
 
+from search.analysis import HAN_RUN_RE, searchable_text
 from search.config import load_settings
+from search.documents import read_document
 from search.query import QueryError, Searcher, highlight, parse
 from tests.conftest import SEED_ID
 
@@ -63,6 +67,28 @@ def test_substring_that_jieba_cuts_differently_is_found(searcher: Searcher) -> N
     page = searcher.search("强工", per_page=50)
     assert page.total >= 4
     assert all("強工" in marks(h.highlight) for h in page.hits)
+
+
+def test_every_sampled_substring_finds_exactly_the_paragraphs_containing_it(
+        corpus_dir: Path, searcher: Searcher) -> None:
+    # The pair field's hash buckets only narrow the candidates: what is found must be exactly
+    # the paragraphs (and headers) whose searchable text holds the run, in either script.
+    texts = []
+    for path in sorted(corpus_dir.rglob("*.txt")):
+        doc = read_document(path, path.stem)
+        header = " ".join([doc.title, doc.subtitle, *doc.byline])
+        texts += [searchable_text(t) for t in (header, *doc.paragraphs)]
+    runs = [run for t in texts for run in HAN_RUN_RE.findall(t) if len(run) >= 2]
+    rng = random.Random(8)
+    checked = 0
+    for run in rng.sample(runs, 60):
+        start = rng.randrange(len(run) - 1)
+        needle = run[start:start + rng.randint(2, 6)]
+        expected = sum(needle in t for t in texts)
+        assert searcher.search(f'"{needle}"').total == expected, needle
+        assert searcher.search(needle).total >= expected, needle  # or its words anywhere
+        checked += 1
+    assert checked == 60
 
 
 def test_single_character_is_found(searcher: Searcher) -> None:
