@@ -9,6 +9,7 @@ land on the article's own characters whatever the script.
 from __future__ import annotations
 
 import logging
+import marshal
 import os
 import re
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import jieba
 import opencc
@@ -159,6 +161,24 @@ STOP_WORDS = frozenset("的了着之地得和与及或而并也就都又还把�
 
 # jieba announces its dictionary loading on stderr at INFO level; our commands print their own.
 jieba.setLogLevel(logging.WARNING)
+
+
+class _WholeFileMarshal:
+    """The ``marshal`` module jieba uses, except that ``load`` reads the file in one piece.
+
+    jieba unmarshals its 9 MB dictionary cache straight from the open file, which Python reads
+    a few bytes at a time: 1.5 s on the benchmark machine, against 0.5 s from the bytes. The
+    dictionary loads at every start of a server or a build, so this is most of the start-up.
+    """
+
+    dump = staticmethod(marshal.dump)
+
+    @staticmethod
+    def load(file: BinaryIO) -> object:
+        return marshal.loads(file.read())
+
+
+jieba.marshal = _WholeFileMarshal  # jieba's initialize() looks up its module's ``marshal``
 _jieba_ready = threading.Lock()
 _user_dicts_loaded: set[str] = set()
 

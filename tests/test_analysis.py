@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import marshal
+import tempfile
+from pathlib import Path
+
+import jieba
 import opencc
 import pytest
 from whoosh.analysis import Token
@@ -120,3 +125,13 @@ def test_analyze_explains_both_fields_with_original_spans() -> None:
     fields = {(t["field"], t["term"], t["start"], t["end"]) for t in result["tokens"]}
     assert ("words", "枣庄", 0, 2) in fields
     assert ("chars", "枣", 0, 1) in fields and ("chars", "庄", 1, 2) in fields
+
+
+def test_jieba_loads_its_whole_dictionary_cache_unchanged() -> None:
+    tokenizer = jieba.Tokenizer()  # fresh: no user dictionary added
+    tokenizer.initialize()  # through search.analysis._WholeFileMarshal
+    cache = Path(tempfile.gettempdir()) / "jieba.cache"
+    with cache.open("rb") as file:
+        freq, total = marshal.load(file)  # as jieba itself reads it
+    assert len(freq) > 300_000
+    assert (tokenizer.FREQ, tokenizer.total) == (freq, total)
