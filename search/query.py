@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -80,7 +80,9 @@ class Hit:
     editors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        # The fields in order, as they are: no deep copy (dataclasses.asdict took 0.3 ms of
+        # every API search), since the lists are only read.
+        return dict(vars(self))
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class ResultPage:
     hits: list[Hit]
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {**vars(self), "hits": [hit.to_dict() for hit in self.hits]}
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ class Article:
     paragraphs: list[str]
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return dict(vars(self))
 
 
 @dataclass(frozen=True)
