@@ -139,54 +139,73 @@ def http_lines(results: dict) -> list[str]:
     ]
 
 
+# The worker command behind each target's figure (all run by `make bench`, i.e. `python -m bench`).
+BUILD_CMD = "`python -m bench.worker build <stack> <dir> <corpus>`, 3 per stack, median"
+QUERY_CMD = "`python -m bench.worker query <stack> <dir> <queries> 3`, median of 3 rounds"
+HTTP_CMD = "`bench.http_latency.measure_http`: `zhsearch serve` in a subprocess, 600 x 3 requests"
+UPDATE_CMD = "`python -m bench.worker update <dir> <corpus> 3`, median"
+SCALE_CMD = "`python -m bench.worker build zhsearch` on 2 and 4 hard-linked copies of the corpus"
+
+
 def targets_table(results: dict) -> list[str]:
-    """The targets of issue 8, each with the figure measured here."""
+    """The targets of issue 8, each with the figure measured here and what measured it."""
     stacks, r = _measured(results), results["ratios"]
     z = stacks.get("zhsearch")
     if z is None or BASELINE not in stacks:
         return ["zhsearch or the naive recipe was not measured in this run."]
     rz, lat, http = r["zhsearch"], z["latency_ms"], results["http"]
 
-    def row(target: str, measured: str, met: bool | None) -> str:
+    def row(target: str, measured: str, met: bool | None, how: str) -> str:
         verdict = "not measured" if met is None else ("met" if met else "**not met**")
-        return f"| {target} | {measured} | {verdict} |"
+        return f"| {target} | {measured} | {verdict} | {how} |"
 
-    rows = ["| target | measured | |", "|---|---|---|",
+    rows = ["| target | measured | | measured by |", "|---|---|---|---|",
             row("build >= 1.5x naive characters/s (stretch 2.5x)",
-                _x(rz["build_vs_naive"]), rz["build_vs_naive"] >= 1.5),
+                _x(rz["build_vs_naive"]), rz["build_vs_naive"] >= 1.5, BUILD_CMD),
             row("query p50 <= 1.5 ms (library, top 10 with highlights)",
-                f"{_ms(lat['p50'])} ms", lat["p50"] <= 1.5),
-            row("query p99 <= 10 ms", f"{_ms(lat['p99'])} ms", lat["p99"] <= 10),
-            row("query p50 >= 3x faster than naive",
-                _x(rz["p50_speedup_vs_naive"]), rz["p50_speedup_vs_naive"] >= 3)]
+                f"{_ms(lat['p50'])} ms", lat["p50"] <= 1.5, QUERY_CMD),
+            row("query p99 <= 10 ms", f"{_ms(lat['p99'])} ms", lat["p99"] <= 10, QUERY_CMD),
+            row("query p50 >= 3x faster than naive, all 600 searches",
+                _x(rz["p50_speedup_vs_naive"]), rz["p50_speedup_vs_naive"] >= 3, QUERY_CMD)]
+    z_hits, naive_hits = z["latency_ms_hits"], stacks[BASELINE]["latency_ms_hits"]
+    if z_hits and naive_hits:
+        # The issue's baseline figure (~5.0 ms) is over queries that hit: the naive recipe
+        # answers most simplified queries with nothing, at once.
+        speedup = naive_hits["p50"] / z_hits["p50"]
+        rows.append(row("query p50 >= 3x faster than naive, each over the searches it finds "
+                        "something for (the issue's baseline column)", _x(speedup), speedup >= 3,
+                        QUERY_CMD))
     if "skipped" in http:
-        rows += [row("HTTP p50 <= 5 ms", http["skipped"], None),
-                 row("first answer within 2 s of start", http["skipped"], None)]
+        rows += [row("HTTP p50 <= 5 ms", http["skipped"], None, HTTP_CMD),
+                 row("first answer within 2 s of start", http["skipped"], None, HTTP_CMD)]
     else:
         rows += [row("HTTP p50 <= 5 ms", f"{_ms(http['latency_ms']['p50'])} ms",
-                     http["latency_ms"]["p50"] <= 5),
+                     http["latency_ms"]["p50"] <= 5, HTTP_CMD),
                  row("first answer within 2 s of start", f"{http['first_answer_seconds']:.2f} s",
-                     http["first_answer_seconds"] <= 2)]
+                     http["first_answer_seconds"] <= 2, HTTP_CMD)]
     rows.append(row("index <= 1.5x naive size", _x(rz["size_vs_naive"]),
-                    rz["size_vs_naive"] <= 1.5))
+                    rz["size_vs_naive"] <= 1.5, BUILD_CMD))
     update = results.get("update", {})
     if "seconds" in update:
         rows.append(row(f"`update` of one changed article in a {c_paragraphs(results)}-paragraph "
-                        "index < 1 s", f"{update['seconds']:.2f} s", update["seconds"] < 1))
+                        "index < 1 s", f"{update['seconds']:.2f} s", update["seconds"] < 1,
+                        UPDATE_CMD))
     else:
         rows.append(row("`update` of one changed article < 1 s",
-                        update.get("skipped", "not run"), None))
+                        update.get("skipped", "not run"), None, UPDATE_CMD))
     measured = [p for p in results.get("scale", []) if "seconds" in p]
     largest = max(measured, key=lambda p: p["factor"], default=None)
     if largest is None or largest["factor"] == 1:
         rows.append(row("4x corpus: peak memory < 1 GB, time linear",
-                        "not in this run (`--scale 2,4`)", None))
+                        "not in this run (`--scale 2,4`)", None, SCALE_CMD))
     else:
         kept = largest["chars_per_s"] / measured[0]["chars_per_s"]
         rows.append(row(f"{largest['factor']}x corpus: peak memory < 1 GB",
-                        _mb(largest["peak_rss_bytes"]), largest["peak_rss_bytes"] < 1e9))
+                        _mb(largest["peak_rss_bytes"]), largest["peak_rss_bytes"] < 1e9,
+                        SCALE_CMD))
         rows.append(row(f"{largest['factor']}x corpus: time linear in size (characters/s at "
-                        "least 80% of 1x)", f"{kept:.2f}x the 1x characters/s", kept >= 0.8))
+                        "least 80% of 1x)", f"{kept:.2f}x the 1x characters/s", kept >= 0.8,
+                        SCALE_CMD))
     return rows
 
 
