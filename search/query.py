@@ -44,13 +44,13 @@ WORD_BOOST = 1.0
 NGRAM_BOOST = 0.4
 TITLE_BOOST = 0.6
 PROXIMITY_BOOST = 1.5
-PROXIMITY_SLOP = 2
 FILTER_BOOST = 0.01
 # The title boost is added to this many more records than the page shows, best first.
 TITLE_WINDOW = 50
-# Another character's posting list is read only when it is at most this many times as long as
-# the candidates left to check: checking a text in memory is as cheap as reading a posting, and
-# reading has a cost of its own per list (measured on the benchmark queries: 1 beat 2, 4 and 8).
+# Another pair's posting list is read only when it is at most this many times as long as the
+# candidates left to check: checking a text in memory is about as cheap as reading a posting,
+# and reading has a cost of its own per list (measured on the benchmark queries: 1 and 2 beat 4
+# and 8).
 READ_OR_CHECK = 1
 # How often a searcher looks for a rebuilt or updated index, in seconds.
 REFRESH_SECONDS = 0.5
@@ -600,10 +600,6 @@ class Evaluation:
         if pair not in self._pair_records:
             self._pair_records[pair] = read_ids(self.searcher, "pairs", pair)
         return self._pair_records[pair]
-
-    def _frequency(self, char: str) -> int:
-        """How many records hold a Han character (an upper bound: both fields, summed)."""
-        return sum(self._frequencies(char))
 
     def _frequencies(self, char: str) -> tuple[int, int]:
         """How many records hold a Han character in the substring and in the word field."""
