@@ -153,6 +153,10 @@ _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _LATIN_CHAR = "0-9a-z\u00c0-\u024f\u0300-\u036f"
 _LATIN = rf"[{_LATIN_CHAR}]+(?:[.\-_'+][{_LATIN_CHAR}]+)*\+*"
 SEGMENT_RE = re.compile(f"(?P<han>[{_HAN}]+)|(?P<latin>{_LATIN})")
+# The parts of a Latin word where letters meet digits or a hyphen joins them, indexed as its
+# sub-words: 1xr -> 1, xr; covid-19 -> covid, 19; iphone15 -> iphone, 15 (numbers keep their
+# inner dots: 3.6.3 has one part and no sub-words).
+_LATIN_PART_RE = re.compile(r"[a-z\u00c0-\u024f\u0300-\u036f]+|[0-9]+(?:\.[0-9]+)*")
 HAN_RUN_RE = re.compile(f"[{_HAN}]+")
 
 # Single-character function words: dropped as words (they still match through the substring
@@ -246,6 +250,10 @@ def words(text: str, *, with_parts: bool = True, normalized: Normalized | None =
         if match.lastgroup == "latin":
             start, end = norm.span(base, match.end())
             yield WordToken(match.group(), position, start, end, False, base, match.end())
+            parts = list(_LATIN_PART_RE.finditer(match.group())) if with_parts else []
+            for part in parts if len(parts) > 1 else ():
+                ps, pe = base + part.start(), base + part.end()
+                yield WordToken(part.group(), position, *norm.span(ps, pe), True, ps, pe)
             position += 1
             continue
         for word, ws, we, part in _han_words(match.group(), with_parts):

@@ -690,15 +690,21 @@ def _find(haystack: str, needles: list[str]) -> list[tuple[int, int]]:
         start = haystack.find(needle)
         while start != -1:
             end = start + len(needle)
-            # Latin words match whole words only: "cat" is not marked inside "concatenate".
-            if not latin or (_boundary(haystack, start - 1) and _boundary(haystack, end)):
+            # Latin words match whole words or their parts only: "cat" is not marked inside
+            # "concatenate", "xr" is inside "1xr" (see search.analysis._LATIN_PART_RE).
+            if not latin or (_boundary(haystack, start - 1, needle[0])
+                             and _boundary(haystack, end, needle[-1])):
                 spans.append((start, end))
             start = haystack.find(needle, start + 1)
     return spans
 
 
-def _boundary(text: str, i: int) -> bool:
-    return i < 0 or i >= len(text) or not text[i].isascii() or not text[i].isalnum()
+def _boundary(text: str, i: int, edge: str) -> bool:
+    """Whether a Latin match whose edge character is ``edge`` may end next to ``text[i]``:
+    anything but an ASCII letter or digit, or a digit next to a letter and the other way."""
+    if i < 0 or i >= len(text) or not text[i].isascii() or not text[i].isalnum():
+        return True
+    return text[i].isdigit() != edge.isdigit()
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

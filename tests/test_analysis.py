@@ -54,8 +54,20 @@ def test_offsets_survive_a_length_changing_normalization() -> None:
 
 
 def test_latin_and_digits_stay_whole_without_stemming() -> None:
-    terms = [w.term for w in words("iPhone 2023 3.6.3 COVID-19 running")]
+    terms = [w.term for w in words("iPhone 2023 3.6.3 COVID-19 running", with_parts=False)]
     assert terms == ["iphone", "2023", "3.6.3", "covid-19", "running"]
+
+
+def test_latin_words_mixing_letters_digits_or_hyphens_also_index_their_parts() -> None:
+    text = "１ＸＲ原水 iPhone15 COVID-19 3.6.3 running"
+    found = [(w.term, text[w.start:w.end], w.position, w.part) for w in words(text)]
+    assert found == [
+        ("1xr", "１ＸＲ", 0, False), ("1", "１", 0, True), ("xr", "ＸＲ", 0, True),
+        ("原水", "原水", 1, False),
+        ("iphone15", "iPhone15", 2, False), ("iphone", "iPhone", 2, True), ("15", "15", 2, True),
+        ("covid-19", "COVID-19", 3, False), ("covid", "COVID", 3, True), ("19", "19", 3, True),
+        ("3.6.3", "3.6.3", 4, False), ("running", "running", 5, False),
+    ]
 
 
 def test_punctuation_and_spaces_are_not_tokens() -> None:

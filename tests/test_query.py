@@ -12,6 +12,7 @@ import pytest
 from search.analysis import HAN_RUN_RE, searchable_text
 from search.config import load_settings
 from search.documents import read_document
+from search.index import build
 from search.query import QueryError, Searcher, highlight, parse
 from tests.conftest import SEED_ID
 
@@ -160,6 +161,27 @@ def test_latin_words_and_versions(searcher: Searcher) -> None:
     for q in ("iphone", "IPHONE", "ｉＰｈｏｎｅ", "covid-19", "3.6.3"):
         assert keys(searcher.search(q)) == [("news/lidian", 3)], q
     assert searcher.search("iphon").total == 0  # no stemming, no Latin substrings
+
+
+def test_part_of_a_latin_word_finds_it_and_is_marked(searcher: Searcher, tmp_path: Path) -> None:
+    page = searcher.search("covid")  # a part of COVID-19
+    assert keys(page) == [("news/lidian", 3)]
+    assert marks(page.hits[0].highlight) == ["COVID"]
+    assert marks(searcher.search("covid-19").hits[0].highlight) == ["COVID-19"]
+    # Full-width letters run straight into digits in real text: １ＸＲ原水.
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.txt").write_text("測試文章\n\n新建１ＸＲ原水處理站投產。\n", encoding="utf-8")
+    build([source], tmp_path / "index", procs=1)
+    own = Searcher(tmp_path / "index", load_settings({}))
+    try:
+        for query in ("ＸＲ原水", "xr原水", '"XR原水"', "1xr"):
+            page = own.search(query)
+            assert page.total == 1, query
+        assert marks(own.search("ＸＲ原水").hits[0].highlight) == ["ＸＲ原水"]
+        assert own.search("x").total == own.search("r原水").total == 0  # parts, not substrings
+    finally:
+        own.close()
 
 
 @pytest.mark.parametrize("query", ['"工业', "(工业", "工业)", "OR", "工业 OR", "OR 工业",
