@@ -48,7 +48,8 @@ class Records:
 
     @classmethod
     def load(cls, searcher, generation: object) -> Records:  # noqa: ANN001 - Whoosh searcher
-        """Read the searchable text and doc_id of every record, and each article's fields."""
+        """Read the searchable and the original text and the doc_id of every record, and each
+        article's fields."""
         reader = searcher.reader()
         texts = [b.decode("utf-8") for b in read_column(reader, "norm")]
         originals = [b.decode("utf-8") for b in read_column(reader, "text")]
