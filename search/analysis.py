@@ -326,7 +326,7 @@ def query_pairs(han: str) -> list[str]:
     >>> len(query_pairs("枣庄枣庄"))  # 枣庄, 庄枣
     2
     """
-    return list(dict.fromkeys(pair_term(a, b) for a, b in zip(han, han[1:], strict=False)))
+    return list(dict.fromkeys(term for term, _ in han_pairs(han)))
 
 
 @dataclass(frozen=True)

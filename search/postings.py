@@ -40,11 +40,9 @@ class Records:
     live: frozenset[int]  # record numbers not deleted
     # BM25's length normalization of each record, K1 * (1 - B + B * length / average length).
     length_norm: list[float]
-    # Han character -> how many records hold it in the substring and in the word field, filled
-    # as queries ask (a few thousand characters at most).
-    character_frequencies: dict[str, tuple[int, int]] = field(default_factory=dict)
-    # Pair-field term -> how many records hold it, likewise (16,384 terms at most).
-    pair_frequencies: dict[str, int] = field(default_factory=dict)
+    # (field, term) -> how many records hold it, filled as queries ask: the Han characters and
+    # character pairs (16,384 buckets at most) that queries read candidates from.
+    doc_frequencies: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, searcher, generation: object) -> Records:  # noqa: ANN001 - Whoosh searcher

@@ -427,8 +427,8 @@ class Evaluation:
         self.searcher = searcher
         self.records = records
         self._postings: dict[tuple[str, str], dict[int, float]] = {}
+        self._id_sets: dict[tuple[str, str], set[int]] = {}
         self._characters: dict[str, set[int]] = {}
-        self._pair_records: dict[str, set[int]] = {}
         self.titles: list[tuple[str, float]] = []  # (Han text, bonus) for the title boost
 
     def run(self, node: Node) -> Matches:
@@ -579,36 +579,21 @@ class Evaluation:
         while that is cheaper than checking the candidates left."""
         if len(han) == 1:
             return self._character(han)
-        rarest = sorted((self._pair_frequency(pair), pair) for pair in query_pairs(han))
-        candidates = self._pairs(rarest[0][1])
+        rarest = sorted((self._doc_frequency("pairs", pair), pair) for pair in query_pairs(han))
+        candidates = self._ids("pairs", rarest[0][1])
         for frequency, pair in rarest[1:]:
             if frequency > READ_OR_CHECK * len(candidates):
                 break
-            candidates = candidates & self._pairs(pair)
+            candidates = candidates & self._ids("pairs", pair)
         return candidates
 
-    def _pair_frequency(self, pair: str) -> int:
-        """How many records hold a pair-field term."""
-        known = self.records.pair_frequencies
-        frequency = known.get(pair)
+    def _doc_frequency(self, fieldname: str, text: str) -> int:
+        """How many records hold a term, remembered for the index generation."""
+        known = self.records.doc_frequencies
+        frequency = known.get((fieldname, text))
         if frequency is None:
-            frequency = known[pair] = self.searcher.doc_frequency("pairs", pair)
+            frequency = known[fieldname, text] = self.searcher.doc_frequency(fieldname, text)
         return frequency
-
-    def _pairs(self, pair: str) -> set[int]:
-        """Records holding a pair-field term."""
-        if pair not in self._pair_records:
-            self._pair_records[pair] = read_ids(self.searcher, "pairs", pair)
-        return self._pair_records[pair]
-
-    def _frequencies(self, char: str) -> tuple[int, int]:
-        """How many records hold a Han character in the substring and in the word field."""
-        known = self.records.character_frequencies
-        frequencies = known.get(char)
-        if frequencies is None:
-            frequencies = known[char] = (self.searcher.doc_frequency("chars", char),
-                                         self.searcher.doc_frequency("words", char))
-        return frequencies
 
     def _needle_frequencies(self, needle: str, found: Iterable[int]) -> dict[int, float]:
         texts = self.records.texts
@@ -618,12 +603,16 @@ class Evaluation:
         """Records containing a Han character: the substring field leaves single-character
         words to the word field."""
         if char not in self._characters:
-            in_chars, in_words = self._frequencies(char)
-            found = read_ids(self.searcher, "chars", char) if in_chars else set()
-            if in_words:
-                found |= read_ids(self.searcher, "words", char)
-            self._characters[char] = found
+            self._characters[char] = self._ids("chars", char) | self._ids("words", char)
         return self._characters[char]
+
+    def _ids(self, fieldname: str, text: str) -> set[int]:
+        """The records holding a term, read once per query (none read for an unknown term)."""
+        key = (fieldname, text)
+        if key not in self._id_sets:
+            held = self._doc_frequency(fieldname, text) > 0
+            self._id_sets[key] = read_ids(self.searcher, fieldname, text) if held else set()
+        return self._id_sets[key]
 
     def _term(self, fieldname: str, text: str) -> dict[int, float]:
         key = (fieldname, text)
