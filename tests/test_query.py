@@ -184,15 +184,39 @@ def test_part_of_a_latin_word_finds_it_and_is_marked(searcher: Searcher, tmp_pat
         own.close()
 
 
-@pytest.mark.parametrize("query", ['"工业', "(工业", "工业)", "OR", "工业 OR", "OR 工业",
-                                   "NOT", "-", '""', "title:", "工业))((", "a:b:c 工业"])
-def test_malformed_input_is_read_leniently(searcher: Searcher, query: str) -> None:
-    try:
-        page = searcher.search(query)
-    except QueryError as e:
-        assert "\n" not in str(e) and str(e)
-    else:
-        assert page.total >= 0
+# Each odd input and what it must mean: the same hits as a well-formed query, nothing at all
+# (None), or a refusal (QueryError).
+MALFORMED = [
+    ('"工业', "工业"),  # an unclosed quote is plain text
+    ("(工业", "工业"),  # an unclosed parenthesis closes at the end
+    ("工业)", "工业"),  # a stray ")" is skipped
+    ("工业))((", "工业"),
+    ("OR", "or"),  # a lone OR is the word "or"
+    ("工业 OR", "工业 or"),
+    ("OR 工业", "or 工业"),
+    ("NOT", "not"),
+    ("title:", "title"),  # a field name with no value is plain text
+    ('""', None),  # an empty phrase: nothing to search for, not an error
+    ("-", QueryError),  # no letters, digits or Chinese characters
+    ("a:b:c 工业", QueryError),  # an unknown field
+]
+
+
+@pytest.mark.parametrize(("query", "meaning"), MALFORMED)
+def test_malformed_input_is_read_leniently(searcher: Searcher, query: str,
+                                           meaning: str | type | None) -> None:
+    if meaning is QueryError:
+        with pytest.raises(QueryError) as refused:
+            searcher.search(query)
+        assert "\n" not in str(refused.value) and str(refused.value)
+        return
+    page = searcher.search(query)
+    if meaning is None:
+        assert page.total == 0 and page.hits == []
+        return
+    expected = searcher.search(meaning)
+    assert page.total == expected.total
+    assert keys(page) == keys(expected)
 
 
 @pytest.mark.parametrize(("query", "message"), [
