@@ -25,7 +25,7 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check search web tests bench
+	$(BIN)/ruff check search web zhsearch tests bench
 
 bench: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test,bench]'

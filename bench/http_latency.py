@@ -29,7 +29,7 @@ def _free_port() -> int:
 
 def _serve_command(index_dir: Path, port: int) -> list[str]:
     # Run the console script's module with this interpreter, so no PATH lookup is needed.
-    return [sys.executable, "-m", "search", "serve", "--index", str(index_dir),
+    return [sys.executable, "-m", "zhsearch", "serve", "--index", str(index_dir),
             "--host", HOST, "--port", str(port)]
 
 
@@ -45,7 +45,7 @@ def _get(connection: http.client.HTTPConnection, query: str) -> tuple[int, float
 
 def measure_http(index_dir: Path, queries: list[Query], requests: int, rounds: int) -> dict:
     """Start the server, time its first answer, then ``requests`` searches per round."""
-    helped = subprocess.run([sys.executable, "-m", "search", "serve", "--help"],
+    helped = subprocess.run([sys.executable, "-m", "zhsearch", "serve", "--help"],
                             capture_output=True, text=True)
     if helped.returncode != 0:
         return {"skipped": "`zhsearch serve` is not available yet"}

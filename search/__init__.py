@@ -1,11 +1,12 @@
 """zhsearch: full-text search for Chinese news articles in either script.
 
-The public API; the CLI and the web app use only these names.
+The public API. The `zhsearch` command (package `zhsearch`) and the web app (package `web`)
+import only these names; the library itself never imports either of them.
 """
 
 from search.analysis import analyze, normalize
 from search.config import Settings, load_settings
-from search.documents import Document, Skipped, iter_documents, read_document
+from search.documents import Document, DocumentError, Skipped, iter_documents, read_document
 from search.index import (
     BuildReport,
     IndexBusy,
@@ -21,6 +22,7 @@ __all__ = [
     "Article",
     "BuildReport",
     "Document",
+    "DocumentError",
     "Hit",
     "IndexBusy",
     "IndexError_",

@@ -179,9 +179,9 @@ def read_only_view(tmp_path: Path) -> Iterator[Callable[[Path], Path]]:
 
 
 def zhsearch_command(*args: str) -> list[str]:
-    """The real ``zhsearch`` console script of this virtualenv (or ``python -m search``)."""
+    """The real ``zhsearch`` console script of this virtualenv (or ``python -m zhsearch``)."""
     script = Path(sys.executable).with_name("zhsearch")
-    prefix = [str(script)] if script.exists() else [sys.executable, "-m", "search"]
+    prefix = [str(script)] if script.exists() else [sys.executable, "-m", "zhsearch"]
     return [*prefix, *args]
 
 

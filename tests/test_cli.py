@@ -191,8 +191,8 @@ def test_page_zero_is_a_usage_error(zhsearch: Run, index_dir: Path, option: str)
     assert "Traceback" not in result.stderr
 
 
-def test_python_dash_m_search_help_lists_the_commands(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "search", "--help"], capture_output=True,
+def test_python_dash_m_zhsearch_help_lists_the_commands(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "zhsearch", "--help"], capture_output=True,
                             text=True, cwd=tmp_path, env=zhsearch_env(), timeout=60,
                             check=False)
     assert result.returncode == 0, result.stderr

@@ -67,7 +67,7 @@ HEALTH_KEYS = ["status", "documents", "paragraphs", "built_at", "updated_at"]
 def zhsearch(*args: str) -> list[str]:
     """The command line of this virtualenv's ``zhsearch`` script."""
     script = Path(sys.executable).with_name("zhsearch")
-    prefix = [str(script)] if script.exists() else [sys.executable, "-m", "search"]
+    prefix = [str(script)] if script.exists() else [sys.executable, "-m", "zhsearch"]
     return [*prefix, *args]
 
 

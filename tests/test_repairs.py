@@ -64,8 +64,8 @@ def test_switched_off_the_garbage_stays_but_makes_no_index_terms(unrepaired: Sea
 
 
 def test_repairs_are_listed_as_json(seed_dir: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "search", "repairs", "--source", str(seed_dir)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "zhsearch", "repairs", "--source",
+                          str(seed_dir)], capture_output=True, text=True, check=True).stdout
     repairs = json.loads(out)
     assert [(r["doc_id"], r["paragraph"], r["after"]) for r in repairs] == [
         (SEED_ID, 2, "。”滕州市工信局局長"), (SEED_ID, 6, "。“嶧"),
@@ -76,11 +76,11 @@ def test_repairs_are_listed_as_json(seed_dir: Path) -> None:
 
 def test_build_lists_every_repair_and_the_switch_turns_them_off(seed_dir: Path,
                                                                 tmp_path: Path) -> None:
-    on = subprocess.run([sys.executable, "-m", "search", "build", "--source", str(seed_dir),
+    on = subprocess.run([sys.executable, "-m", "zhsearch", "build", "--source", str(seed_dir),
                          "--index", str(tmp_path / "on"), "--procs", "1"],
                         capture_output=True, text=True, check=True)
     assert on.stderr.count("repaired ") == 4 and "4 repaired" in on.stdout
-    off = subprocess.run([sys.executable, "-m", "search", "build", "--source", str(seed_dir),
+    off = subprocess.run([sys.executable, "-m", "zhsearch", "build", "--source", str(seed_dir),
                           "--index", str(tmp_path / "off"), "--procs", "1", "--no-repair"],
                          capture_output=True, text=True, check=True)
     assert "repaired " not in off.stderr and "0 repaired" in off.stdout

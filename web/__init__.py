@@ -9,8 +9,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app
 
-from search.config import Settings, load_settings
-from search.query import Searcher
+from search import Searcher, Settings, load_settings
 
 # Everything the pages need comes from this origin; templates carry no inline scripts or styles.
 CONTENT_SECURITY_POLICY = (

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify
 
-from search.analysis import analyze
+from search import analyze
 from web import get_searcher
 from web.errors import BadParameter
 from web.params import page_args, query_text

@@ -8,8 +8,7 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from search.index import IndexNotFound
-from search.query import QueryError
+from search import IndexNotFound, QueryError
 
 # Machine-readable codes for the HTTP errors Flask raises itself.
 HTTP_CODES = {

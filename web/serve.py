@@ -6,7 +6,7 @@ from pathlib import Path
 
 import waitress
 
-from search.index import IndexNotFound
+from search import IndexNotFound
 from web import create_app
 
 THREADS = 4

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask import Blueprint, abort, render_template, url_for
 
-from search.query import QueryError, ResultPage
+from search import QueryError, ResultPage
 from web import get_searcher, get_settings
 from web.params import page_args, query_text
 

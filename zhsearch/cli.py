@@ -13,10 +13,18 @@ from pathlib import Path
 
 import click
 
-from search.config import load_settings
-from search.documents import Document, DocumentError, iter_documents
-from search.index import BuildReport, IndexError_, build, update
-from search.query import QueryError, Searcher
+from search import (
+    BuildReport,
+    Document,
+    DocumentError,
+    IndexError_,
+    QueryError,
+    Searcher,
+    build,
+    iter_documents,
+    load_settings,
+    update,
+)
 
 _MARK_OPEN, _MARK_CLOSE = "<mark>", "</mark>"
 _INTERRUPTED = "interrupted; the live index is unchanged"
