@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INDEX ?= index
 
-.PHONY: run test build bench bench-quick lint clean
+.PHONY: run test build bench bench-quick lint clean opensearch opensearch-stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ bench: $(VENV)/.installed
 bench-quick: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench --quick
+
+# A local three-node OpenSearch cluster (fetched through Maven on first use); it prints the
+# ZHSEARCH_OPENSEARCH_URL to use. `make opensearch-stop` stops it by its process ids.
+opensearch:
+	$(PYTHON) tests/opensearch_cluster.py start
+
+opensearch-stop:
+	$(PYTHON) tests/opensearch_cluster.py stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import opensearch_cluster
 import pytest
 
 from search.config import load_settings
@@ -214,3 +215,38 @@ def total_hits(index_dir: Path, query: str = "棗莊") -> int:
         return searcher.search(query).total
     finally:
         searcher.close()
+
+
+# --- a real OpenSearch cluster (tests/test_opensearch*.py) --------------------------------------
+
+
+_CLUSTER_STARTS: list[float] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for seconds in _CLUSTER_STARTS:
+        terminalreporter.write_line(f"OpenSearch: 3 nodes green in {seconds} s")
+
+
+@pytest.fixture(scope="session")
+def opensearch_urls() -> Iterator[list[str]]:
+    """The node URLs of a real three-node OpenSearch cluster, started once per test run.
+
+    ``ZHSEARCH_TEST_OPENSEARCH_URL`` names a running one instead (``make opensearch`` starts one).
+    Without Java or Maven the tests that use it skip, unless ``ZHSEARCH_REQUIRE_OPENSEARCH=1``
+    (CI) makes them fail.
+    """
+    running = os.environ.get("ZHSEARCH_TEST_OPENSEARCH_URL")
+    if running:
+        yield running.split(",")
+        return
+    try:
+        cluster = opensearch_cluster.start()
+    except opensearch_cluster.ClusterUnavailable as reason:
+        if os.environ.get("ZHSEARCH_REQUIRE_OPENSEARCH") == "1":
+            pytest.fail(f"ZHSEARCH_REQUIRE_OPENSEARCH=1, but {reason}")
+        pytest.skip(f"no OpenSearch cluster: {reason}")
+    _CLUSTER_STARTS.append(cluster.started_in)
+    yield cluster.urls
+    cluster.stop()
+    shutil.rmtree(cluster.run_dir, ignore_errors=True)
