@@ -20,6 +20,8 @@ STACKS: dict[str, tuple[str, str]] = {
     "naive": ("bench.stacks.naive", "Whoosh + jieba ChineseAnalyzer on the raw text"),
     "fts5": ("bench.stacks.fts5", "SQLite FTS5 over jieba search-mode tokens"),
     "tantivy": ("bench.stacks.tantivy_stack", "tantivy over jieba search-mode tokens"),
+    "careful": ("bench.stacks.careful", "tantivy over zhsearch's folding: t2s-folded jieba "
+                "search-mode tokens OR a phrase of character pairs"),
 }
 
 
@@ -30,8 +32,9 @@ class Stack(Protocol):
         """Index every paragraph below ``sources`` into ``workdir``; return what was indexed."""
         ...
 
-    def open(self, workdir: Path) -> None:
-        """Open a built index for searching."""
+    def open(self, workdir: Path, keys: bool = True) -> None:
+        """Open a built index for searching; without ``keys`` hits need not carry the
+        benchmark's paragraph keys (the scale curve only times searches)."""
         ...
 
     def search(self, query: str, limit: int = 10) -> list[Hit]:

@@ -1,0 +1,102 @@
+"""The careful peer: tantivy over the same analysis zhsearch uses, as a careful engineer would
+set up Elasticsearch with IK, STConvert and an n-gram sub-field.
+
+Text is normalized the way zhsearch does it (``search.analysis.normalize``: width, case, OpenCC
+t2s), then indexed twice: jieba words of the folded text, and the folded text's Han characters
+as single characters and adjacent pairs (with positions, so a run of pairs is a phrase). A query
+chunk matches as its words (all of them) or as a phrase of its pairs (contiguous text), so both
+scripts and substrings across word boundaries are found. Snippets come from tantivy's
+SnippetGenerator over the folded, segmented text, not over the original.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import tantivy
+
+from bench.common import read_paragraphs
+from bench.stacks import Hit
+from bench.stacks.tantivy_stack import WRITER_HEAP
+from bench.stacks.tokens import query_terms, segment
+from search.analysis import SEGMENT_RE, normalize
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("key", stored=True, tokenizer_name="raw")
+    builder.add_text_field("words", stored=True)
+    builder.add_text_field("grams", stored=False)
+    return builder.build()
+
+
+def _grams(folded: str) -> str:
+    """Each Han run of folded text as its pairs (one run's pairs at adjacent positions), or
+    the character itself for a run of one."""
+    out = []
+    for match in SEGMENT_RE.finditer(folded):
+        run = match.group()
+        if match.lastgroup != "han":
+            continue
+        out.append(run if len(run) == 1 else " ".join(run[i:i + 2] for i in range(len(run) - 1)))
+    return " ".join(out)
+
+
+def _quote(term: str) -> str:
+    return '"' + term.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class CarefulStack:
+    """tantivy, with folded jieba words and character pairs, ranked by BM25."""
+
+    def __init__(self) -> None:
+        self._index: tantivy.Index | None = None
+        self._searcher: tantivy.Searcher | None = None
+
+    def build(self, sources: Sequence[Path], workdir: Path) -> dict[str, int]:
+        workdir.mkdir(parents=True, exist_ok=True)
+        writer = tantivy.Index(_schema(), path=str(workdir)).writer(WRITER_HEAP)
+        paragraphs = characters = 0
+        for para in read_paragraphs(sources):
+            folded = normalize(para.text).text
+            writer.add_document(tantivy.Document(key=para.key, words=segment(folded),
+                                                 grams=_grams(folded)))
+            paragraphs += 1
+            characters += len(para.text)
+        writer.commit()
+        writer.wait_merging_threads()
+        return {"paragraphs": paragraphs, "characters": characters}
+
+    def open(self, workdir: Path, keys: bool = True) -> None:
+        self._index = tantivy.Index.open(str(workdir))
+        self._searcher = self._index.searcher()
+
+    def search(self, query: str, limit: int = 10) -> list[Hit]:
+        clauses = []
+        for match in SEGMENT_RE.finditer(normalize(query).text):
+            chunk = match.group()
+            words = " AND ".join(f"words:{_quote(t)}" for t in query_terms(chunk))
+            if match.lastgroup != "han":
+                clauses.append(f"({words})")
+                continue
+            clauses.append(f"(({words}) OR grams:{_quote(_grams(chunk))})")
+        if not clauses:
+            return []
+        parsed = self._index.parse_query(" AND ".join(clauses), ["words"])
+        snippets = tantivy.SnippetGenerator.create(self._searcher, parsed, self._index.schema,
+                                                   "words")
+        hits = []
+        for _score, address in self._searcher.search(parsed, limit).hits:
+            doc = self._searcher.doc(address)
+            hits.append((doc["key"][0], snippets.snippet_from_doc(doc).to_html()))
+        return hits
+
+    def close(self) -> None:
+        self._searcher = None
+        self._index = None
+
+
+def make_stack() -> CarefulStack:
+    """Return a fresh careful-peer stack."""
+    return CarefulStack()
