@@ -26,6 +26,14 @@ def own_peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # not Linux: best effort
 
 
+def current_rss_bytes() -> int:
+    """This process's resident memory now (``VmRSS``)."""
+    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return own_peak_bytes()  # not Linux: the high-water mark is the best figure there is
+
+
 class PeakMemory:
     """Track the peak summed RSS of this process tree while the ``with`` block runs.
 

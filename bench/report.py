@@ -144,7 +144,8 @@ BUILD_CMD = "`python -m bench.worker build <stack> <dir> <corpus>`, 3 per stack,
 QUERY_CMD = "`python -m bench.worker query <stack> <dir> <queries> 3`, median of 3 rounds"
 HTTP_CMD = "`bench.http_latency.measure_http`: `zhsearch serve` in a subprocess, 600 x 3 requests"
 UPDATE_CMD = "`python -m bench.worker update <dir> <corpus> 3`, median"
-SCALE_CMD = "`python -m bench.worker build zhsearch` on 2 and 4 hard-linked copies of the corpus"
+SCALE_CMD = ("`python -m bench.worker build zhsearch` on hard-linked copies of the corpus "
+             "(`--scale`)")
 
 
 def targets_table(results: dict) -> list[str]:
@@ -215,19 +216,87 @@ def c_paragraphs(results: dict) -> str:
 
 
 def scale_lines(results: dict) -> list[str]:
-    """zhsearch on N copies of the corpus: time, throughput, memory, size."""
+    """The scale curve: zhsearch's build on N copies, then every stack's queries at each size."""
     points = results.get("scale", [])
     if not points:
-        return ["Not measured in this run (the full run does it; or add `--scale 2,4`)."]
-    rows = ["| copies | characters | build s | characters/s | s per million characters "
+        return ["Not measured in this run (the full run does it; or add `--scale 16`)."]
+    rows = ["zhsearch's build:", "",
+            "| copies | characters | build s | characters/s | s per million characters "
             "| peak memory | index size |", "|---:|---:|---:|---:|---:|---:|---:|"]
     for p in points:
         if "seconds" not in p:
-            rows.append(f"| {p['factor']}x | - | skipped: {p['skipped']} | | | | |")
+            rows.append(f"| {p['factor']}x | - | skipped: {p.get('skipped', '-')} | | | | |")
             continue
         rows.append(f"| {p['factor']}x | {p['characters']:,} | {p['seconds']:.1f} | "
                     f"{p['chars_per_s']:,.0f} | {p['seconds'] / p['characters'] * 1e6:.1f} | "
                     f"{_mb(p['peak_rss_bytes'])} | {_mb(p['index_bytes'])} |")
+    rows += ["", "Queries at each size (library, top 10 with highlighted snippets, every query "
+             "in both scripts, each round in a fresh process; memory is the process's resident "
+             "set after the queries, jieba's dictionary included for every stack):", "",
+             "| copies | stack | p50 ms | p95 ms | p99 ms | p50 x tantivy | p99 x tantivy "
+             "| first answer s | memory | index size |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for p in points:
+        fast = p.get("latency", {}).get("tantivy", {}).get("latency_ms")
+        for name, m in p.get("latency", {}).items():
+            if "skipped" in m:
+                rows.append(f"| {p['factor']}x | {name} | skipped: {m['skipped']} "
+                            "| | | | | | | |")
+                continue
+            lat = m["latency_ms"]
+            vs = (_x(lat["p50"] / fast["p50"]), _x(lat["p99"] / fast["p99"])) if fast else ("-",
+                                                                                         "-")
+            rows.append(f"| {p['factor']}x | {name} | {_ms(lat['p50'])} | {_ms(lat['p95'])} | "
+                        f"{_ms(lat['p99'])} | {vs[0]} | {vs[1]} | "
+                        f"{m['first_answer_seconds']:.2f} | {_mb(m['rss_bytes'])} | "
+                        f"{_mb(m['index_bytes'])} |")
+    return rows
+
+
+def scale_targets(results: dict) -> list[str]:
+    """The targets of issue 13 (a million paragraphs), each against this run's scale curve."""
+    points = [p for p in results.get("scale", []) if "zhsearch" in p.get("latency", {})
+              and "latency_ms" in p["latency"]["zhsearch"]]
+    if len(points) < 2:
+        return ["Not measured in this run (`--scale 16`, or `--scale 16,64`)."]
+    base, top = points[0], points[-1]
+    b, t = base["latency"]["zhsearch"], top["latency"]["zhsearch"]
+    grow50 = t["latency_ms"]["p50"] / b["latency_ms"]["p50"]
+    grow99 = t["latency_ms"]["p99"] / b["latency_ms"]["p99"]
+    big = f"{top['factor']}x"
+
+    def row(target: str, measured: str, met: bool | None) -> str:
+        verdict = "not measured" if met is None else ("met" if met else "**not met**")
+        return f"| {target} | {measured} | {verdict} |"
+
+    at64 = top["factor"] >= 64
+    rows = ["| target (issue 13) | measured | |", "|---|---|---|",
+            row(f"64x: p50 <= 2.5 ms (here {big})", f"{_ms(t['latency_ms']['p50'])} ms",
+                t["latency_ms"]["p50"] <= 2.5 if at64 else None),
+            row(f"64x: p99 <= 20 ms (here {big})", f"{_ms(t['latency_ms']['p99'])} ms",
+                t["latency_ms"]["p99"] <= 20 if at64 else None),
+            row(f"64x: searcher memory <= 600 MB (here {big})", _mb(t["rss_bytes"]),
+                t["rss_bytes"] <= 600e6 if at64 else None),
+            row(f"growth p50({big}) / p50(1x) <= 5 (at 64x)", f"{grow50:.1f}x",
+                grow50 <= 5 if at64 else None),
+            row(f"growth p99({big}) / p99(1x) <= 10 (at 64x)", f"{grow99:.1f}x",
+                grow99 <= 10 if at64 else None),
+            row("1x: p50 <= 0.4 ms", f"{_ms(b['latency_ms']['p50'])} ms",
+                b["latency_ms"]["p50"] <= 0.4),
+            row("1x: p99 <= 2 ms", f"{_ms(b['latency_ms']['p99'])} ms",
+                b["latency_ms"]["p99"] <= 2)]
+    for p in points:
+        fast = p["latency"].get("tantivy", {}).get("latency_ms")
+        if fast:
+            ratio = p["latency"]["zhsearch"]["latency_ms"]["p50"] / fast["p50"]
+            rows.append(row(f"{p['factor']}x: p50 within 3x of tantivy's", _x(ratio),
+                            ratio <= 3))
+    if "seconds" in top and "seconds" in base:
+        kept = top["chars_per_s"] / base["chars_per_s"]
+        rows += [row(f"build linear to {big} (characters/s at least 80% of 1x)",
+                     f"{kept:.2f}x the 1x characters/s", kept >= 0.8),
+                 row(f"build peak memory < 2 GB at 64x (here {big})",
+                     _mb(top["peak_rss_bytes"]), top["peak_rss_bytes"] < 2e9 if at64 else None)]
     return rows
 
 
@@ -338,12 +407,18 @@ def render(results: dict, chart_name: str) -> str:
         "",
         *targets_table(results),
         "",
-        "## Scale: zhsearch on copies of the corpus",
+        "## Scale: copies of the corpus",
         "",
         "Copies are hard-linked under new ids (`copy1/...`, `copy2/...`); one build each, back "
-        "to back (so the 1x row may differ from the median build above).",
+        "to back (so the 1x row may differ from the median build above). tantivy and the "
+        "careful peer segment each distinct text once on copies, so only their queries are "
+        "reported here.",
+        "",
+        f"![Query latency against archive size]({chart_name.replace('.png', '-scale.png')})",
         "",
         *scale_lines(results),
+        "",
+        *scale_targets(results),
         "",
         "## Snippet examples (the top hit of the same queries in every stack)",
         *examples_lines(results),
@@ -412,10 +487,40 @@ def chart(results: dict, path: Path) -> None:
     plt.close(figure)
 
 
+def scale_chart(results: dict, path: Path) -> None:
+    """Query p50 and p99 against the number of paragraphs, per stack, log-log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    paragraphs = results["corpus"]["paragraphs"]
+    names = sorted({n for p in results.get("scale", []) for n, m in p["latency"].items()
+                    if "latency_ms" in m})
+    for axis, label in zip(axes, ("p50", "p99"), strict=True):
+        for name in names:
+            points = [(p["factor"] * paragraphs, p["latency"][name]["latency_ms"][label])
+                      for p in results["scale"] if "latency_ms" in p["latency"].get(name, {})]
+            axis.plot(*zip(*points, strict=True), marker="o", label=name)
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("paragraphs (copies of the corpus)")
+        axis.set_ylabel("milliseconds (log scale)")
+        axis.set_title(f"Query {label}, top 10 with snippets (lower is better)")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def write(results: dict, markdown_path: Path, chart_path: Path) -> None:
-    """Write the Markdown report and its chart (linked by a path relative to the report)."""
+    """Write the Markdown report and its charts (linked by paths relative to the report)."""
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
     chart(results, chart_path)
+    if results.get("scale"):
+        scale_chart(results, chart_path.with_name(chart_path.stem + "-scale.png"))
     chart_name = chart_path.relative_to(markdown_path.parent).as_posix()
     markdown_path.write_text(render(results, chart_name), encoding="utf-8")
 

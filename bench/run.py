@@ -48,7 +48,9 @@ class Plan:
 
 
 FULL = Plan("full", 1, queries=300, known_items=200, builds=3, query_rounds=3, floor_rounds=3,
-            http_requests=600, scale=(2, 4))
+            http_requests=600, scale=(16,))
+# Query rounds at each size of the scale curve (each round: every query in both scripts).
+SCALE_ROUNDS = 2
 QUICK = Plan("quick", 40, queries=40, known_items=40, builds=3, query_rounds=3, floor_rounds=3,
              http_requests=100)
 
@@ -141,32 +143,58 @@ def scaled_source(source: Path, factor: int) -> Path:
     return target
 
 
-def measure_scale(source: Path, factors: list[int], characters: int) -> list[dict]:
-    """zhsearch build time and peak memory on 1x and ``factors`` copies of the corpus.
+# The stacks measured on copies of the corpus: zhsearch, the fast peer and the careful peer.
+SCALE_STACKS = ("zhsearch", "tantivy", "careful")
+
+
+def measure_scale(source: Path, factors: list[int], characters: int, names: list[str],
+                  query_file: Path, rounds: int) -> list[dict]:
+    """Each scale stack on 1x and ``factors`` copies of the corpus: zhsearch's build time and
+    peak memory, and every stack's query latency, memory and first answer in a fresh process.
 
     One build each, back to back, so the points share the machine's conditions (the 1x build
-    is repeated here rather than taken from the interleaved builds above).
+    is repeated here rather than taken from the interleaved builds above). The peers segment
+    each distinct text once (``build --memo``): their build at scale is not reported.
     """
     points = []
-    workdir = WORK_DIR / "zhsearch-scale"
+    stacks = [name for name in SCALE_STACKS if name in names]
     for factor in sorted({1, *factors}):
-        print(f"  zhsearch: build on {factor}x the corpus", flush=True)
         scaled = scaled_source(source, factor)
-        if workdir.exists():
-            shutil.rmtree(workdir)
+        point: dict = {"factor": factor, "characters": characters * factor, "latency": {}}
         try:
-            raw = run_worker("build", "zhsearch", str(workdir), str(scaled))
-        except RuntimeError as error:
-            points.append({"factor": factor, "skipped": str(error)})
-            continue
+            for name in stacks:
+                workdir = WORK_DIR / f"{name}-scale"
+                if workdir.exists():
+                    shutil.rmtree(workdir)
+                print(f"  {name}: build and queries on {factor}x the corpus", flush=True)
+                try:
+                    memo = [] if name == "zhsearch" else ["--memo"]
+                    raw = run_worker("build", *memo, name, str(workdir), str(scaled))
+                    if name == "zhsearch":
+                        point |= {"seconds": raw["seconds"],
+                                  "chars_per_s": point["characters"] / raw["seconds"],
+                                  "peak_rss_bytes": raw["peak_rss_bytes"],
+                                  "index_bytes": raw["index_bytes"]}
+                    answers = run_worker("latency", name, str(workdir), str(query_file),
+                                         str(rounds))
+                except RuntimeError as error:
+                    point["latency"][name] = {"skipped": str(error)}
+                    if name == "zhsearch":
+                        point["skipped"] = str(error)
+                    continue
+                finally:
+                    shutil.rmtree(workdir, ignore_errors=True)
+                    # the zhsearch adapter's note beside its index
+                    workdir.with_name(workdir.name + ".sources.json").unlink(missing_ok=True)
+                point["latency"][name] = {
+                    "latency_ms": latency_summary(answers["latency_ms"]),
+                    "open_seconds": answers["open_seconds"],
+                    "first_answer_seconds": answers["first_answer_seconds"],
+                    "rss_bytes": answers["rss_bytes"], "peak_rss_bytes": answers["peak_rss_bytes"],
+                    "index_bytes": raw["index_bytes"]}
         finally:
             shutil.rmtree(scaled)
-        size = characters * factor
-        points.append({"factor": factor, "characters": size, "seconds": raw["seconds"],
-                       "chars_per_s": size / raw["seconds"],
-                       "peak_rss_bytes": raw["peak_rss_bytes"], "index_bytes": raw["index_bytes"]})
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.with_name(workdir.name + ".sources.json").unlink(missing_ok=True)  # the adapter's note
+        points.append(point)
     return points
 
 
@@ -277,8 +305,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP latency part")
     parser.add_argument("--scale", default=None,
                         help="build zhsearch on N copies of the corpus for each N in this "
-                             "comma-separated list: time and memory against size (default: "
-                             "2,4 for the full run, none for --quick; '' for none)")
+                             "comma-separated list, with tantivy and the careful peer: build "
+                             "time, query latency and memory against size (default: 16 for the "
+                             "full run, none for --quick; '' for none; 16,64 for the ten-year "
+                             "archive, about 40 minutes more)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     names = [name.strip() for name in args.stacks.split(",") if name.strip()]
@@ -346,7 +376,8 @@ def main(argv: list[str] | None = None) -> None:
         except RuntimeError as error:
             update = {"skipped": str(error)}
         if factors:
-            scale = measure_scale(source, factors, corpus_counts["characters"])
+            scale = measure_scale(source, factors, corpus_counts["characters"], names,
+                                  query_file, SCALE_ROUNDS)
 
     results = {
         "plan": plan.__dict__,

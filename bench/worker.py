@@ -4,7 +4,11 @@ Used by the harness (``bench.run``) as ``python -m bench.worker COMMAND ...``; p
 object on stdout:
 
 * ``build STACK WORKDIR SOURCE...``: build seconds, counts, index bytes, peak memory;
+* ``build --memo STACK WORKDIR SOURCE...``: the same, each distinct text segmented once (the
+  scale curve's copies of the corpus, for the peers whose build is not reported there);
 * ``query STACK WORKDIR QUERIES ROUNDS``: per-query latencies and results in both scripts;
+* ``latency STACK WORKDIR QUERIES ROUNDS``: time to the first answer, per-query latencies and
+  the searcher's memory (the scale curve);
 * ``update WORKDIR SOURCE ROUNDS``: zhsearch's incremental update after one article changed;
 * ``floor SOURCE ROUNDS``: analysis alone (jieba, OpenCC t2s, both) on one core.
 """
@@ -20,9 +24,9 @@ import time
 from pathlib import Path
 
 from bench.common import read_paragraphs, tree_size
-from bench.memory import PeakMemory
+from bench.memory import PeakMemory, current_rss_bytes, own_peak_bytes
 from bench.queries import load
-from bench.stacks import StackUnavailable, load_stack
+from bench.stacks import StackUnavailable, load_stack, tokens
 
 # Snippets kept per result in the JSON (enough to show highlighting in the report).
 KEPT_SNIPPETS = 1
@@ -79,6 +83,33 @@ def query(stack_name: str, workdir: Path, query_file: Path, rounds: int) -> dict
     stack.close()
     return {"open_seconds": open_seconds, "latency_ms": latencies, "results": results,
             "known_item_results": known}
+
+
+def latency(stack_name: str, workdir: Path, query_file: Path, rounds: int) -> dict:
+    """Open an index in this fresh process, time its first answer, then every query in both
+    scripts ``rounds`` times; the process's resident memory after (the searcher, its caches
+    and the jieba dictionary every stack loads)."""
+    queries, _ = load(query_file)
+    _load_jieba()
+    stack = load_stack(stack_name)
+    start = time.perf_counter()
+    stack.open(workdir, keys=False)
+    open_seconds = time.perf_counter() - start
+    stack.search(queries[0].simplified, 10)
+    first_answer_seconds = time.perf_counter() - start
+    rounds_ms: list[list[float]] = []
+    for _ in range(rounds):
+        rounds_ms.append([])
+        for item in queries:
+            for script in ("simplified", "traditional"):
+                text = getattr(item, script)
+                began = time.perf_counter()
+                stack.search(text, 10)
+                rounds_ms[-1].append((time.perf_counter() - began) * 1000)
+    rss_bytes = current_rss_bytes()
+    stack.close()
+    return {"open_seconds": open_seconds, "first_answer_seconds": first_answer_seconds,
+            "latency_ms": rounds_ms, "rss_bytes": rss_bytes, "peak_rss_bytes": own_peak_bytes()}
 
 
 def update(workdir: Path, source: Path, rounds: int) -> dict:
@@ -153,7 +184,12 @@ def main(argv: list[str]) -> None:
 
 def _run(command: str, args: list[str]) -> dict:
     if command == "build":
+        if args[0] == "--memo":
+            tokens.SEGMENT_MEMO = {}
+            args = args[1:]
         result = build(args[0], Path(args[1]), [Path(a) for a in args[2:]])
+    elif command == "latency":
+        result = latency(args[0], Path(args[1]), Path(args[2]), int(args[3]))
     elif command == "query":
         result = query(args[0], Path(args[1]), Path(args[2]), int(args[3]))
     elif command == "update":

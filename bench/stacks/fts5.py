@@ -46,7 +46,7 @@ class Fts5Stack:
             db.close()
         return {"paragraphs": paragraphs, "characters": characters}
 
-    def open(self, workdir: Path) -> None:
+    def open(self, workdir: Path, keys: bool = True) -> None:
         self._db = sqlite3.connect(workdir / DB_NAME)
 
     def search(self, query: str, limit: int = 10) -> list[Hit]:

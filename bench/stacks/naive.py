@@ -49,7 +49,7 @@ class NaiveStack:
         writer.commit()
         return {"paragraphs": paragraphs, "characters": characters}
 
-    def open(self, workdir: Path) -> None:
+    def open(self, workdir: Path, keys: bool = True) -> None:
         self._index = index.open_dir(str(workdir))
         self._searcher = self._index.searcher()
         self._parser = QueryParser("content", self._index.schema)

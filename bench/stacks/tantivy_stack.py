@@ -45,7 +45,7 @@ class TantivyStack:
         writer.wait_merging_threads()
         return {"paragraphs": paragraphs, "characters": characters}
 
-    def open(self, workdir: Path) -> None:
+    def open(self, workdir: Path, keys: bool = True) -> None:
         self._index = tantivy.Index.open(str(workdir))
         self._searcher = self._index.searcher()
 

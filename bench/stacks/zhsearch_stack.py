@@ -32,16 +32,19 @@ class ZhsearchStack:
     def __init__(self) -> None:
         self._searcher: Searcher | None = None
         self._numbers: dict[tuple[str, str], int] = {}
+        self._keys = True
 
     def build(self, sources: Sequence[Path], workdir: Path) -> dict[str, int]:
         report = build(list(sources), workdir)
         _sources_file(workdir).write_text(json.dumps([str(s) for s in sources]))
         return {"paragraphs": report.paragraphs, "characters": report.characters}
 
-    def open(self, workdir: Path) -> None:
+    def open(self, workdir: Path, keys: bool = True) -> None:
         self._searcher = Searcher(workdir)
-        sources = [Path(s) for s in json.loads(_sources_file(workdir).read_text())]
-        self._numbers = {(p.doc_id, p.text): p.number for p in read_paragraphs(sources)}
+        self._keys = keys
+        if keys:  # the whole corpus's text in a dict: not part of a searcher's memory
+            sources = [Path(s) for s in json.loads(_sources_file(workdir).read_text())]
+            self._numbers = {(p.doc_id, p.text): p.number for p in read_paragraphs(sources)}
 
     def search(self, query: str, limit: int = 10) -> list[Hit]:
         try:
@@ -52,6 +55,8 @@ class ZhsearchStack:
                 for hit in page.hits]
 
     def _key(self, doc_id: str, paragraph: int, text: str) -> str:
+        if not self._keys:
+            return paragraph_key(doc_id, paragraph)
         number = self._numbers.get((doc_id, text))
         if number is None:
             # The header (title and bylines) is the file's first paragraph; anything else
