@@ -20,76 +20,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 import jieba
-import opencc
 from whoosh.analysis import Token, Tokenizer
 
 from search.mojibake import garbled_spans
+from search.text import HAN, HAN_RUN_RE, WIDTH_TABLE, script_folder
 
 # --- normalization ----------------------------------------------------------------------------
-
-# Full-width ASCII forms (U+FF01..U+FF5E) to ASCII, and the ideographic space to a space.
-_WIDTH_TABLE = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
-_WIDTH_TABLE[0x3000] = 0x20
-
-
-class ScriptFolder:
-    """Traditional to simplified conversion with OpenCC's own ``t2s`` dictionaries, fast.
-
-    opencc-python-reimplemented converts about 200,000 characters a second, slower than jieba;
-    this applies the same two dictionaries (``TSPhrases`` first, then ``TSCharacters``, first
-    candidate of each entry) with one compiled regex and ``str.translate``, which is what makes
-    normalizing every hit at query time cheap enough to skip storing the normalized text.
-
-    >>> ScriptFolder().fold("棗莊市委")
-    '枣庄市委'
-    """
-
-    def __init__(self, dictionary_dir: Path | None = None) -> None:
-        if dictionary_dir is None:
-            dictionary_dir = Path(opencc.__file__).parent / "dictionary"
-        phrases = _read_opencc_dict(dictionary_dir / "TSPhrases.txt")
-        characters = _read_opencc_dict(dictionary_dir / "TSCharacters.txt")
-        self.table = str.maketrans({k: v for k, v in characters.items() if len(k) == 1})
-        # Every entry maps to a string of the same length (checked in the tests against the
-        # installed dictionaries); one that did not would break the offset map, so skip it.
-        self._phrases = {k: v for k, v in phrases.items() if len(k) == len(v) and len(k) > 1}
-        alternatives = sorted(self._phrases, key=len, reverse=True)
-        self._phrase_re = (re.compile("|".join(map(re.escape, alternatives)))
-                           if alternatives else None)
-
-    def fold(self, text: str, table: dict[int, str] | None = None) -> str:
-        """Convert ``text`` to simplified script; the result has the same length.
-
-        ``table`` replaces the character table (a superset of it, e.g. with width folding).
-        """
-        folded = text.translate(table or self.table)
-        if self._phrase_re is None or not self._phrase_re.search(text):
-            return folded
-        # Phrase matches are made on the original (traditional) text, as OpenCC does.
-        pieces = []
-        last = 0
-        for match in self._phrase_re.finditer(text):
-            pieces.append(folded[last : match.start()])
-            pieces.append(self._phrases[match.group()])
-            last = match.end()
-        pieces.append(folded[last:])
-        return "".join(pieces)
-
-
-def _read_opencc_dict(path: Path) -> dict[str, str]:
-    entries = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            key, _, values = line.rstrip("\n").partition("\t")
-            if key and values:
-                entries[key] = values.split(" ")[0]
-    return entries
-
-
-@lru_cache(maxsize=1)
-def script_folder() -> ScriptFolder:
-    """The process-wide :class:`ScriptFolder` (its dictionaries are read once)."""
-    return ScriptFolder()
 
 
 @dataclass(frozen=True)
@@ -113,7 +49,7 @@ class Normalized:
 @lru_cache(maxsize=1)
 def _folding_table() -> dict[int, str]:
     """Width folding and OpenCC's character table in one, for a single ``str.translate``."""
-    return {**script_folder().table, **_WIDTH_TABLE}
+    return {**script_folder().table, **WIDTH_TABLE}
 
 
 @lru_cache(maxsize=4096)
@@ -130,7 +66,7 @@ def normalize(text: str) -> Normalized:
     lower = script_folder().fold(text, _folding_table()).lower()
     if len(lower) == len(text):
         return Normalized(lower, text)
-    half = text.translate(_WIDTH_TABLE)
+    half = text.translate(WIDTH_TABLE)
     # A few characters lower-case to two (İ -> i̇): map every output character back by hand.
     chars: list[str] = []
     starts: list[int] = []
@@ -145,19 +81,16 @@ def normalize(text: str) -> Normalized:
 
 # --- segmentation -----------------------------------------------------------------------------
 
-# Han characters (CJK unified ideographs, extension A, compatibility ideographs, and the
-# supplementary planes); runs of them go to jieba.
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+# Runs of Han characters (search.text.HAN) go to jieba.
 # Latin letters and digits stay whole, with inner dots, hyphens, underscores, apostrophes and
 # plus signs: 2023, iphone, 3.6.3, covid-19, c++.
 _LATIN_CHAR = "0-9a-z\u00c0-\u024f\u0300-\u036f"
 _LATIN = rf"[{_LATIN_CHAR}]+(?:[.\-_'+][{_LATIN_CHAR}]+)*\+*"
-SEGMENT_RE = re.compile(f"(?P<han>[{_HAN}]+)|(?P<latin>{_LATIN})")
+SEGMENT_RE = re.compile(f"(?P<han>[{HAN}]+)|(?P<latin>{_LATIN})")
 # The parts of a Latin word where letters meet digits or a hyphen joins them, indexed as its
 # sub-words: 1xr -> 1, xr; covid-19 -> covid, 19; iphone15 -> iphone, 15 (numbers keep their
 # inner dots: 3.6.3 has one part and no sub-words).
 _LATIN_PART_RE = re.compile(r"[a-z\u00c0-\u024f\u0300-\u036f]+|[0-9]+(?:\.[0-9]+)*")
-HAN_RUN_RE = re.compile(f"[{_HAN}]+")
 
 # Single-character function words: dropped as words (they still match through the substring
 # field, so a reader who searches for one alone finds it).

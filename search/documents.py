@@ -12,16 +12,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 from search import mojibake
+from search.text import SENTENCE_ENDS, character_frequencies, script_folder, traditional_folder
 
 __all__ = [
     "Document",
@@ -193,25 +192,13 @@ def _common_count(text: str) -> int:
 def _common_characters() -> dict[int, None]:
     """Build a deletion table of the ~2,500 most frequent characters in both scripts.
 
-    Frequencies come from jieba's dictionary (word frequencies summed per character); the
-    traditional forms are added with OpenCC. Loaded once, only when a non-UTF-8 file appears.
+    Frequencies come from jieba's dictionary (search.text.character_frequencies); the
+    traditional forms are added with OpenCC's tables. Loaded only when a non-UTF-8 file appears.
     """
-    import jieba
-    import opencc
-
-    counts: Counter[str] = Counter()
-    dictionary = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
-    with open(dictionary, encoding="utf-8") as lines:
-        for line in lines:
-            word, freq, _ = line.split(" ", 2)
-            weight = int(freq)
-            if weight >= 20:  # rare words barely change the top 2,500; skipping them saves time
-                for char in word:
-                    counts[char] += weight
-    simplified = [char for char, _ in counts.most_common(2500)]
-    to_traditional = opencc.OpenCC("s2t")
-    chars = set(simplified) | {to_traditional.convert(char) for char in simplified}
-    return dict.fromkeys((ord(char) for char in chars if len(char) == 1), None)
+    counts = character_frequencies().counts
+    simplified = "".join(sorted(counts, key=counts.__getitem__, reverse=True)[:2500])
+    chars = set(simplified) | set(traditional_folder().fold_characters(simplified))
+    return dict.fromkeys(map(ord, chars), None)
 
 
 # --- cleaning -----------------------------------------------------------------------------------
@@ -327,26 +314,17 @@ def is_spam(paragraph: str, title: str) -> bool:
 @lru_cache(maxsize=1024)
 def _script(text: str) -> str:
     """Tell the script of a text: 'traditional', 'simplified' or '' when it cannot be told."""
-    to_simplified, to_traditional = _converters()
     chars = set(text)
-    traditional = len(chars - set(to_simplified.convert(text)))
-    simplified = len(chars - set(to_traditional.convert(text)))
+    traditional = len(chars - set(script_folder().fold(text)))
+    simplified = len(chars - set(traditional_folder().fold(text)))
     if traditional == simplified:
         return ""
     return "traditional" if traditional > simplified else "simplified"
 
 
-@lru_cache(maxsize=1)
-def _converters() -> tuple[Any, Any]:
-    """Load the OpenCC t2s and s2t converters once."""
-    import opencc
-
-    return opencc.OpenCC("t2s"), opencc.OpenCC("s2t")
-
-
 # --- metadata -----------------------------------------------------------------------------------
 
-_SENTENCE_END = re.compile(r"[。｡！？!?]")
+_SENTENCE_END = re.compile(f"[{''.join(map(re.escape, sorted(SENTENCE_ENDS)))}]")
 _AUTHOR_LABELS = ("作者", "記者", "记者", "通訊員", "通讯员")
 _SOURCE_LABELS = ("來源", "来源")
 _EDITOR_LABELS = ("責任編輯", "责任编辑", "編輯", "编辑", "責編", "责编")

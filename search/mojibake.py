@@ -24,15 +24,19 @@ Chinese by :func:`text_score`. A byte that is truly lost leaves its character as
 from __future__ import annotations
 
 import math
-import os
 import re
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-import jieba
-import opencc
+from search.text import (
+    SENTENCE_ENDS,
+    character_frequencies,
+    full_width,
+    is_han,
+    merge_spans,
+    script_folder,
+)
 
 __all__ = ["Fix", "garbled_spans", "repair", "text_score"]
 
@@ -50,9 +54,11 @@ _STRAY_ASCII = frozenset("@[\\]^_`{|}~")
 _COMMON_PUNCTUATION = frozenset("。，、；：！？“”,;:! \u3000")
 _PUNCTUATION = frozenset("（）《》〈〉「」『』【】—…·‘’～.()[]<>\"'-/+%\t")
 # Pairs of marks as normal in Chinese prose as a dictionary word: a sentence ends inside a
-# quotation, a quotation opens after a mark, a mark follows a quotation.
+# quotation, a quotation opens after a mark, a mark follows a quotation. (A '?' here is a lost
+# byte more often than a question mark, so it pairs with nothing.)
+_QUOTED_ENDS = (SENTENCE_ENDS - {"?"}) | {"…"}
 _PUNCTUATION_PAIRS = frozenset(
-    [end + close for end in "。！？…!" for close in "”’」』"]
+    [end + close for end in _QUOTED_ENDS for close in "”’」』"]
     + [mark + opening for mark in "。，、；：！？,;:!" for opening in "“‘「『"]
     + [close + mark for close in "”’」』" for mark in "。，、；：！？,;:!"]
 )
@@ -65,10 +71,9 @@ MAX_RUN = 80
 # How many characters after a candidate run take part in its score, so that the repaired text is
 # also judged on how it joins the text that follows.
 CONTEXT = 4
-# Added to a character's score when it forms a dictionary word with the character before it.
+# Added to a character's score when it forms a dictionary word with the character before it
+# (search.text.CharacterFrequencies.word_pairs).
 WORD_PAIR_BONUS = 3.0
-# ... counting only words at least this frequent: the rarest entries pair almost anything.
-MIN_PAIR_WORD_FREQ = 5
 # A repair must raise the mean score per character by this much (natural-log units): the
 # seed's runs gain 3.3 to 6.1, re-aligning correct text after a stray '?' at most about 1 ...
 MIN_GAIN = 2.5
@@ -115,28 +120,15 @@ class _CharModel:
 
 @lru_cache(maxsize=1)
 def _model() -> _CharModel:
-    """Build the character model once from jieba's dictionary (word, frequency, tag a line).
-
-    A character's count is the summed frequency of the words it occurs in.
-    """
-    path = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
-    counts: Counter[str] = Counter()
-    pairs = set()
-    with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            word, freq, *_ = line.split(" ")
-            for char in word:
-                counts[char] += int(freq)
-            if int(freq) >= MIN_PAIR_WORD_FREQ:
-                pairs.update(word[i : i + 2] for i in range(len(word) - 1))
-    pairs.update(_PUNCTUATION_PAIRS)
+    """Build the character model once from jieba's character frequencies (search.text)."""
+    frequencies = character_frequencies()
     # Only Han characters: the few digits and letters in words such as "B超" are too rare there.
-    han = {char: n for char, n in counts.items() if _is_han(char)}
+    han = {char: n for char, n in frequencies.counts.items() if is_han(char)}
     total = sum(han.values())
     logp = {char: math.log(n / total) for char, n in han.items()}
     return _CharModel(
         logp=logp,
-        pairs=frozenset(pairs),
+        pairs=frequencies.word_pairs | _PUNCTUATION_PAIRS,
         common_punctuation=max(logp.values()),
         punctuation=math.log(1e-4),
         unknown_han=math.log(0.5 / total),
@@ -146,12 +138,8 @@ def _model() -> _CharModel:
     )
 
 
-def _is_han(char: str) -> bool:
-    return "\u3400" <= char <= "\u9fff" or "\U00020000" <= char <= "\U0003ffff"
-
-
 def _char_logp(char: str, model: _CharModel) -> float:
-    if _is_han(char):
+    if is_han(char):
         return model.logp.get(char, model.unknown_han)
     if char in _COMMON_PUNCTUATION:
         return model.common_punctuation
@@ -164,20 +152,9 @@ def _char_logp(char: str, model: _CharModel) -> float:
     return model.garbage
 
 
-@lru_cache(maxsize=1)
-def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
-
-
-@lru_cache(maxsize=65536)
-def _fold_char(char: str) -> str:
-    folded = _t2s().convert(char)
-    return folded if len(folded) == 1 else char
-
-
 def _fold(text: str) -> str:
     """Simplified form of ``text``, character by character, for looking characters up."""
-    return "".join(map(_fold_char, text))
+    return script_folder().fold_characters(text)
 
 
 def _char_scores(folded: str, model: _CharModel) -> Iterator[float]:
@@ -285,7 +262,7 @@ def _realign(stream: list[int | None], before: str) -> str:
 
 def _full_width_bytes(char: str) -> list[int | None]:
     """The GB18030 bytes of the full-width form of a printable ASCII character."""
-    return list(chr(ord(char) + 0xFEE0).encode("gb18030"))
+    return list(full_width(char).encode("gb18030"))
 
 
 def _candidates(text: str, lost: int) -> list[tuple[int, str]]:
@@ -356,8 +333,8 @@ def _attempt(text: str, lost: int) -> _Attempt | None:
 
 def _reads_simplified(text: str) -> bool:
     """True when ``text`` has SCRIPT_EVIDENCE Han characters or more, none of them traditional."""
-    han = [char for char in text if _is_han(char)]
-    return len(han) >= SCRIPT_EVIDENCE and all(_fold_char(char) == char for char in han)
+    han = "".join(char for char in text if is_han(char))
+    return len(han) >= SCRIPT_EVIDENCE and _fold(han) == han
 
 
 def _attempts(text: str) -> Iterator[_Attempt]:
@@ -444,7 +421,7 @@ def garbled_spans(text: str) -> list[tuple[int, int]]:
                 spans.append((cluster[0], cluster[-1] + 1))
             cluster = []
         cluster.append(i)
-    return _merge(spans)
+    return merge_spans(spans)
 
 
 def _is_garbled_cluster(text: str, cluster: list[int]) -> bool:
@@ -453,12 +430,3 @@ def _is_garbled_cluster(text: str, cluster: list[int]) -> bool:
         return bool(_UNREADABLE.match(text[cluster[0]]))
     return any(not _KANA.match(text[i]) for i in cluster)
 
-
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged

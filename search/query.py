@@ -38,6 +38,8 @@ from search.analysis import (
 from search.config import Settings, load_settings
 from search.index import IndexNotFound, build_info, check_format, current_build
 from search.postings import Records, read_ids, read_postings
+from search.text import CLAUSE_ENDS as _SENTENCE_END
+from search.text import merge_spans as _merge
 
 # Field weights (query boosts under BM25F): see "Ranking" in the README.
 WORD_BOOST = 1.0
@@ -635,8 +637,6 @@ class Evaluation:
 
 # --- highlighting -----------------------------------------------------------------------------
 
-_SENTENCE_END = "。！？；!?;"
-
 
 def highlight(text: str, needles: list[str], length: int | None = None) -> str:
     """Escape ``text`` and wrap each match of ``needles`` in ``<mark>``; crop long text.
@@ -694,16 +694,6 @@ def _boundary(text: str, i: int, edge: str) -> bool:
     if i < 0 or i >= len(text) or not text[i].isascii() or not text[i].isalnum():
         return True
     return text[i].isdigit() != edge.isdigit()
-
-
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for s, e in sorted(spans):
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
-        else:
-            merged.append((s, e))
-    return merged
 
 
 def _crop(text: str, spans: list[tuple[int, int]], length: int) -> tuple[int, int]:

@@ -7,21 +7,18 @@ import tempfile
 from pathlib import Path
 
 import jieba
-import opencc
 import pytest
 from whoosh.analysis import Token
 
 from search.analysis import (
     ChineseWordTokenizer,
     HanCharacterTokenizer,
-    ScriptFolder,
     analyze,
     han_characters,
     index_analysis,
     normalize,
     words,
 )
-from tests.conftest import SEED
 
 
 def spans(text: str, **kwargs: object) -> list[tuple[str, str]]:
@@ -82,18 +79,6 @@ def test_positions_count_words_and_parts_share_their_word_position() -> None:
     assert {"人民", "共和国"} <= {t.term for t in parts}
     word = next(t for t in whole if t.term == "中华人民共和国")
     assert all(t.position == word.position for t in parts)
-
-
-def test_script_folder_matches_opencc_t2s_on_the_seed() -> None:
-    text = SEED.read_text(encoding="utf-8")
-    assert ScriptFolder().fold(text) == opencc.OpenCC("t2s").convert(text)
-
-
-def test_opencc_dictionaries_map_every_entry_to_the_same_length() -> None:
-    # The offset map relies on it; ScriptFolder skips any entry that would break it.
-    folder = ScriptFolder()
-    assert folder._phrases  # the phrase table was read
-    assert all(len(k) == len(v) for k, v in folder._phrases.items())
 
 
 def test_tokenizer_contract_positions_chars_mode_and_tokenize_false() -> None:
