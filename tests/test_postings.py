@@ -9,7 +9,8 @@ import pytest
 from whoosh import index as whoosh_index
 
 from search.index import build, current_build, update
-from search.postings import Records, read_column, read_ids, read_postings
+from search.postings import read_column, read_ids, read_postings
+from search.query.records import Records
 from tests.conftest import SEED
 
 

@@ -8,12 +8,17 @@ import re
 from pathlib import Path
 
 import pytest
+from whoosh import index as whoosh_index
 
 from search.analysis import HAN_RUN_RE, searchable_text
 from search.config import load_settings
 from search.documents import read_document
-from search.index import build
-from search.query import QueryError, Searcher, highlight, parse
+from search.index import build, current_build
+from search.query import QueryError, Searcher, Term, highlight, parse, plan_query
+from search.query.execute import Execution, IndexTerms
+from search.query.plan import DateIn
+from search.query.rank import K1, Scorer
+from search.query.records import Records
 from tests.conftest import SEED_ID
 
 MARK_RE = re.compile(r"<mark>(.*?)</mark>")
@@ -241,6 +246,57 @@ def test_too_many_terms_is_refused(index_dir) -> None:  # noqa: ANN001
     searcher.close()
 
 
+class RecordingTerms(IndexTerms):
+    """The real postings source, noting every term it looks up in the index."""
+
+    def __init__(self, searcher, records: Records) -> None:  # noqa: ANN001
+        super().__init__(searcher, records)
+        self.looked_up: set[Term] = set()
+
+    def doc_frequency(self, fieldname: str, text: str) -> int:
+        self.looked_up.add(Term(fieldname, text))
+        return super().doc_frequency(fieldname, text)
+
+    def ids(self, fieldname: str, text: str) -> set[int]:
+        self.looked_up.add(Term(fieldname, text))
+        return super().ids(fieldname, text)
+
+    def postings(self, fieldname: str, text: str) -> dict[int, float]:
+        self.looked_up.add(Term(fieldname, text))
+        return super().postings(fieldname, text)
+
+    def dates(self, leaf: DateIn) -> set[int]:
+        self.looked_up.add(leaf.term())
+        return super().dates(leaf)
+
+
+@pytest.mark.parametrize("query", [
+    "工业倍增计划", "中华人民共和国国务院办公厅", "镇", "的", "的了", "强工", "iphone 枣庄",
+    '"招商引资"', '"XR原水"', '"工业 倍增"', "title:工业倍增 锂电", "author:王明 date:2022",
+    "工业 -锂电", "孙枝鸡 OR 马克思 OR -镇", "工业 工业 工业倍增", "工业 NOT NOT 锂电",
+])
+def test_the_term_count_is_exactly_the_terms_the_engine_looks_up(index_dir: Path,
+                                                                 query: str) -> None:
+    settings = load_settings({})
+    plan = plan_query(query, settings)
+    assert plan is not None
+    with whoosh_index.open_dir(current_build(index_dir)).searcher() as whoosh_searcher:
+        terms = RecordingTerms(whoosh_searcher, Records.load(whoosh_searcher, "test"))
+        Execution(terms, Scorer(terms.records)).run(plan.root)
+    assert len(set(plan.terms())) == len(plan.terms())
+    assert terms.looked_up == set(plan.terms())
+
+
+def test_a_run_counts_its_words_itself_and_its_pairs() -> None:
+    settings = load_settings({})
+    # 3 words, the run as a word, 5 character pairs: never the 15 (two per character plus
+    # the words) counted before.
+    assert len(plan_query("工业倍增计划", settings).terms()) == 9
+    assert len(plan_query("工业倍增计划 工业倍增计划", settings).terms()) == 9
+    assert len(plan_query("中华人民共和国国务院办公厅", settings).terms()) == 2 + 1 + 12
+    assert len(plan_query("镇", settings).terms()) == 2  # its character and word fields
+
+
 def test_empty_query_returns_nothing(searcher: Searcher) -> None:
     for q in ("", "   "):
         page = searcher.search(q)
@@ -326,3 +382,50 @@ def test_unknown_or_hostile_doc_ids_are_none(searcher: Searcher, doc_id: str) ->
 def test_parse_tree() -> None:
     tree = parse('工业 -锂电 OR "招商 引资" title:枣庄')
     assert repr(tree).startswith("Bool(op='or'")
+
+
+# --- explain ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["工业倍增计划", "施工", "枣庄 锂电", '"招商引资"', "的",
+                                   "title:工业倍增 枣庄", "孙枝鸡 OR 马克思", "工业 -锂电",
+                                   "covid"])
+def test_explain_signals_sum_to_the_score_and_change_nothing(searcher: Searcher,
+                                                             query: str) -> None:
+    plain_page = searcher.search(query, per_page=20)
+    page = searcher.search(query, per_page=20, explain=True)
+    assert [(h.doc_id, h.paragraph, h.score) for h in page.hits] == \
+        [(h.doc_id, h.paragraph, h.score) for h in plain_page.hits]
+    assert page.hits and all(h.explanation is None for h in plain_page.hits)
+    tiers = [h.explanation.tier for h in page.hits]
+    assert tiers == sorted(tiers)  # tier 1 first
+    for hit in page.hits:
+        explanation = hit.explanation
+        assert explanation.score == hit.score
+        assert sum(s.value for s in explanation.signals) == pytest.approx(hit.score, abs=1e-3)
+        for signal in explanation.signals:
+            if signal.tf is None:
+                continue
+            # What BM25 saw gives the value again.
+            norm = K1 * (1 - explanation.b + explanation.b * signal.length
+                         / signal.average_length)
+            expected = signal.weight * signal.idf * (K1 + 1) * signal.tf / (signal.tf + norm)
+            assert signal.value == pytest.approx(expected)
+            assert signal.length == len(searchable_text(hit.text)) or hit.paragraph == 0
+        assert hit.to_dict()["explain"]["tier"] == explanation.tier
+
+
+def test_explain_names_the_signals_of_each_tier(searcher: Searcher) -> None:
+    page = searcher.search("工业倍增计划", explain=True)
+    top = page.hits[0].explanation
+    names = {(s.name, s.term) for s in top.signals}
+    assert top.tier == 1
+    assert {("word", "工业"), ("word", "倍增"), ("word", "计划"),
+            ("together", "工业倍增计划")} <= names
+    assert ("title", "工业倍增计划") in names  # the seed's title holds it
+    across = [h.explanation for h in searcher.search("施工", per_page=50, explain=True).hits
+              if h.explanation.tier == 2]
+    assert across and all([s.name for s in e.signals if s.name != "title"] == ["across"]
+                          for e in across)
+    filtered = searcher.search("title:工业倍增 枣庄", explain=True).hits[0].explanation
+    assert ("filter", "title:工业倍增") in {(s.name, s.term) for s in filtered.signals}

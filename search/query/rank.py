@@ -1,0 +1,204 @@
+"""The fourth stage: scores and order. Tiers, the signals' weights, BM25, the title window, and
+an explanation of how a hit's score was made.
+
+Every score is a sum of signals, each BM25 of one term in one record times the signal's weight
+(see "Ranking" in the README): the execution stage decides which signals a record gets, a
+:class:`Scorer` here turns their raw counts into numbers. Records matching as words (tier 1)
+rank above those matching only as text (tier 2); within a tier the score decides, with a bonus
+for a title holding the query's text added to the best records of each tier only.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from search.query.execute import Matches
+    from search.query.records import Records
+
+# BM25's usual parameters: term frequency saturation and length normalization.
+K1 = 1.2
+B = 0.75
+
+# The signals and their weights (BM25 boosts): see "Ranking" in the README.
+WORD = "word"  # one of the query's words, its frequency from the word field
+TEXT = "text"  # a run of function words only, or a phrase: its count in the paragraph's text
+TOGETHER = "together"  # a run's words standing together, as typed (tier 1)
+ACROSS = "across"  # a run found across word boundaries (tier 2)
+TITLE = "title"  # the article's title holds a run (times the run's idf, no BM25)
+FILTER = "filter"  # a field filter matched: a constant, filters select
+WEIGHTS = {WORD: 1.0, TEXT: 1.0, TOGETHER: 1.5, ACROSS: 0.4, TITLE: 0.6, FILTER: 0.01}
+# The title bonus is added to this many more records than the page shows, best first.
+TITLE_WINDOW = 50
+
+
+class Scorer:
+    """Turns the raw signals of one index generation's records into BM25 scores."""
+
+    def __init__(self, records: Records) -> None:
+        self.records = records
+
+    def idf(self, matches: int) -> float:
+        """BM25's inverse document frequency of a term found in ``matches`` records."""
+        n = len(self.records.live)
+        return math.log(1 + (n - matches + 0.5) / (matches + 0.5))
+
+    def bm25(self, signal: str, term: str, frequencies: dict[int, float],
+             among: Iterable[int] | None = None, found: int | None = None) -> dict[int, float]:
+        """The weighted BM25 of ``term`` in each record of ``frequencies`` (or of ``among``, a
+        subset); ``found``: how many records hold the term, when ``frequencies`` is not all."""
+        weight = WEIGHTS[signal] * self.idf(len(frequencies) if found is None else found) \
+            * (K1 + 1)
+        norm = self.records.length_norm
+        if among is None:
+            return {d: weight * tf / (tf + norm[d]) for d, tf in frequencies.items()}
+        return {d: weight * frequencies[d] / (frequencies[d] + norm[d]) for d in among}
+
+    def constant(self, signal: str, term: str, records: Iterable[int]) -> dict[int, float]:
+        """The signal's weight, the same in every record (a filter)."""
+        return dict.fromkeys(records, WEIGHTS[signal])
+
+    def title(self, term: str, found: int) -> float:
+        """The bonus for a title holding ``term``, found in ``found`` records."""
+        return WEIGHTS[TITLE] * self.idf(found)
+
+
+def rank(matches: Matches, records: Records, titles: list[tuple[str, float]],
+         count: int) -> list[tuple[float, int]]:
+    """The best ``count`` matches as (score, record number): tier 1 first, then tier 2.
+
+    Within a tier the score decides; the title bonus (``titles``: text, bonus) is added to the
+    best of each tier only (``TITLE_WINDOW`` beyond the page), which saves checking every
+    record's title. Ties keep record order.
+    """
+    scores, tier1 = matches.scores, matches.words
+    ranked: list[tuple[float, int]] = []
+    for in_tier1 in (True, False):
+        wanted = count - len(ranked)
+        if wanted <= 0:
+            break
+        best = heapq.nlargest(wanted + TITLE_WINDOW, (
+            (s, d) for d, s in scores.items() if (d in tier1) is in_tier1))
+        if titles:
+            best = sorted(((with_title(s, records, d, titles), d) for s, d in best),
+                          reverse=True)
+        ranked.extend(best[:wanted])
+    return ranked
+
+
+def with_title(score: float, records: Records, record: int,
+               titles: list[tuple[str, float]]) -> float:
+    """``score`` plus the bonus of every run the record's article title holds."""
+    title = records.title(record)
+    return score + sum(bonus for text, bonus in titles if text in title)
+
+
+# --- explain ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One part of a hit's score: which signal, for which query text, its weight and value, and
+    what BM25 saw (none of it for a filter; only the idf for the title bonus)."""
+
+    name: str  # one of WEIGHTS
+    term: str  # the query text it is about
+    weight: float
+    value: float  # what it adds to the score
+    tf: float | None = None  # its frequency in the paragraph
+    df: int | None = None  # how many records hold it
+    idf: float | None = None
+    length: int | None = None  # the paragraph's searchable length, in characters
+    average_length: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """How a hit's score was made: its tier and the signals it sums (``score`` is their sum,
+    up to rounding), with BM25's parameters."""
+
+    tier: int
+    score: float
+    signals: tuple[Signal, ...]
+    k1: float = K1
+    b: float = B
+
+    def to_dict(self) -> dict[str, object]:
+        return {"tier": self.tier, "score": self.score, "k1": self.k1, "b": self.b,
+                "signals": [s.to_dict() for s in self.signals]}
+
+
+class _Explained(float):
+    """A score that carries the signals it is the sum of (only while explaining).
+
+    Adding two keeps both lists; the value is the plain float sum, in the same order as
+    without explaining, so an explained score equals the ranked one exactly.
+    """
+
+    __slots__ = ("signals",)
+    signals: tuple[Signal, ...]
+
+    def __new__(cls, value: float, signals: tuple[Signal, ...]) -> _Explained:
+        made = super().__new__(cls, value)
+        made.signals = signals
+        return made
+
+    def __add__(self, other: float) -> _Explained:  # type: ignore[override]
+        return _Explained(float(self) + float(other), self.signals + _signals(other))
+
+    def __radd__(self, other: float) -> _Explained:  # type: ignore[override]
+        return _Explained(float(other) + float(self), _signals(other) + self.signals)
+
+
+def _signals(value: float) -> tuple[Signal, ...]:
+    return value.signals if isinstance(value, _Explained) else ()
+
+
+class ExplainingScorer(Scorer):
+    """A :class:`Scorer` whose scores for ``targets`` carry their signals (see
+    :func:`explain`); the numbers are the same."""
+
+    def __init__(self, records: Records, targets: Iterable[int]) -> None:
+        super().__init__(records)
+        self.targets = frozenset(targets)
+
+    def bm25(self, signal: str, term: str, frequencies: dict[int, float],
+             among: Iterable[int] | None = None, found: int | None = None) -> dict[int, float]:
+        scores = super().bm25(signal, term, frequencies, among, found)
+        df = len(frequencies) if found is None else found
+        idf = self.idf(df)
+        texts, average = self.records.texts, self.records.average_length
+        for d in self.targets.intersection(scores):
+            scores[d] = _Explained(scores[d], (Signal(
+                signal, term, WEIGHTS[signal], scores[d], tf=frequencies[d], df=df, idf=idf,
+                length=len(texts[d]), average_length=average),))
+        return scores
+
+    def constant(self, signal: str, term: str, records: Iterable[int]) -> dict[int, float]:
+        scores = super().constant(signal, term, records)
+        for d in self.targets.intersection(scores):
+            scores[d] = _Explained(scores[d], (Signal(signal, term, WEIGHTS[signal], scores[d]),))
+        return scores
+
+    def title(self, term: str, found: int) -> float:
+        bonus = super().title(term, found)
+        return _Explained(bonus, (Signal(TITLE, term, WEIGHTS[TITLE], bonus, df=found,
+                                         idf=self.idf(found)),))
+
+
+def explain(matches: Matches, records: Records, titles: list[tuple[str, float]],
+            record: int) -> Explanation:
+    """How the score :func:`rank` gave ``record`` was made, from matches an
+    :class:`ExplainingScorer` scored (``record`` among its targets)."""
+    score = matches.scores[record]
+    if titles:  # every ranked record is within the title window
+        score = with_title(score, records, record, titles)
+    return Explanation(tier=1 if record in matches.words else 2,
+                       score=round(float(score), 4), signals=_signals(score))

@@ -1,0 +1,229 @@
+"""The searcher: one index folder's lifecycle (open, follow rebuilds and updates, close) and
+its caches, running each query through the stages of this package.
+
+    syntax.parse -> plan.plan_query -> execute.Execution -> rank.rank -> highlight.snippet
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import jieba
+from whoosh import index as whoosh_index
+from whoosh.index import TOC
+
+from search.analysis import load_user_dict
+from search.config import Settings, load_settings
+from search.index import IndexNotFound, build_info, check_format, current_build
+from search.query import rank
+from search.query.execute import Execution, IndexTerms
+from search.query.highlight import highlight, snippet
+from search.query.plan import QueryError, plan_query
+from search.query.records import Records
+from search.query.results import Article, Hit, IndexStats, ResultPage
+
+# How often a searcher looks for a rebuilt or updated index, in seconds.
+REFRESH_SECONDS = 0.5
+
+
+class Searcher:
+    """Searches one index folder; opened once, shared by threads, follows rebuilds by itself.
+
+    Raises :class:`~search.index.IndexNotFound` when the folder has no usable index.
+    """
+
+    def __init__(self, index_dir: Path | str, settings: Settings | None = None) -> None:
+        self.index_dir = Path(index_dir)
+        self.settings = settings or load_settings()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._generation = 0
+        self._checked = 0.0
+        self._build_dir: Path | None = None
+        self._index: whoosh_index.Index | None = None
+        self._meta: dict[str, dict[str, object]] = {}
+        self._records_lock = threading.Lock()
+        self._loaded: dict[object, Records] = {}
+        self._newest: object = None
+        # Every thread's Whoosh searcher, so that close() can close them all.
+        self._open_searchers: set[object] = set()
+        self._open()
+        load_user_dict(self.settings.user_dict)
+        jieba.initialize()  # load the dictionary now, not on the first query
+
+    def _open(self) -> None:
+        build_dir = current_build(self.index_dir)
+        check_format(build_dir)
+        try:
+            index = whoosh_index.open_dir(build_dir)
+        except Exception as e:  # noqa: BLE001 - any Whoosh failure means the same to a reader
+            raise IndexNotFound(f"cannot open the index at {self.index_dir}: {e}") from None
+        with self._lock:
+            self._build_dir, self._index = build_dir, index
+            self._meta = {}
+            self._generation += 1
+            self._checked = time.monotonic()
+
+    def _whoosh(self):  # noqa: ANN202 - a whoosh.searching.Searcher
+        """This thread's Whoosh searcher, refreshed when the index has changed."""
+        now = time.monotonic()
+        if now - self._checked > REFRESH_SECONDS:
+            self._checked = now
+            try:
+                if current_build(self.index_dir) != self._build_dir:
+                    self._open()
+            except IndexNotFound:
+                pass  # keep serving the index we have
+        local = self._local
+        searcher = getattr(local, "searcher", None)
+        if searcher is None or local.generation != self._generation:
+            local.generation, local.build_dir = self._generation, self._build_dir
+            searcher = self._fresh_searcher(searcher)
+        elif os.path.exists(local.next_commit):
+            # An update committed: open afresh (Searcher.refresh() would reuse segment readers
+            # that still see the documents the update deleted).
+            searcher = self._fresh_searcher(searcher)
+            self._meta = {}
+        return searcher
+
+    def _fresh_searcher(self, old):  # noqa: ANN001, ANN202 - whoosh searchers
+        """A new Whoosh searcher for this thread, replacing ``old``."""
+        assert self._index is not None
+        local, fresh = self._local, self._index.searcher()
+        local.searcher = fresh
+        # A commit writes the table of contents of the next generation: looking for that file
+        # is one stat, where Whoosh's up_to_date() lists the folder (0.1 ms on every query).
+        local.next_commit = os.path.join(local.build_dir, TOC._filename(
+            self._index.indexname, fresh.reader().generation() + 1))
+        self._replace(old, fresh)
+        return fresh
+
+    def _records(self, searcher) -> Records:  # noqa: ANN001 - a whoosh.searching.Searcher
+        """The in-memory records of the searcher's index generation, read once and shared."""
+        key = (self._local.build_dir, searcher.reader().generation())
+        records = self._loaded.get(key)
+        if records is None:
+            with self._records_lock:
+                records = self._loaded.get(key)
+                if records is None:
+                    records = Records.load(searcher, key)
+                    # Keep the previous generation too: threads switch over one by one.
+                    self._loaded = {k: v for k, v in self._loaded.items()
+                                    if k == self._newest} | {key: records}
+                    self._newest = key
+        return records
+
+    def _replace(self, old, new) -> None:  # noqa: ANN001 - whoosh searchers
+        with self._lock:
+            if old is not None and old is not new:
+                self._open_searchers.discard(old)
+                old.close()
+            self._open_searchers.add(new)
+
+    def close(self) -> None:
+        """Close the Whoosh searchers of every thread (their open index files)."""
+        with self._lock:
+            for searcher in self._open_searchers:
+                searcher.close()
+            self._open_searchers.clear()
+            self._generation += 1  # a thread that searches again opens a new searcher
+
+    def search(self, query: str, page: int = 1, per_page: int | None = None,
+               explain: bool = False) -> ResultPage:
+        """One page of paragraphs matching ``query``, best first, with highlights; with
+        ``explain``, each hit says how its score was made.
+
+        Raises :class:`QueryError` for a refused query, ``ValueError`` for a bad page.
+        """
+        started = time.perf_counter()
+        per_page = self.settings.per_page if per_page is None else per_page
+        if page < 1:
+            raise ValueError("page must be 1 or more")
+        if not 1 <= per_page <= self.settings.max_per_page:
+            raise ValueError(f"per_page must be between 1 and {self.settings.max_per_page}")
+        plan = plan_query(query, self.settings)
+        if plan is None:
+            return ResultPage(query, 0, page, per_page, _ms(started), [])
+        searcher = self._whoosh()
+        records = self._records(searcher)
+        execution = Execution(IndexTerms(searcher, records), rank.Scorer(records))
+        matches = execution.run(plan.root)
+        first, last = (page - 1) * per_page, page * per_page
+        ranked = rank.rank(matches, records, execution.titles, last)[first:last]
+        explanations: dict[int, rank.Explanation] = {}
+        if explain and ranked:
+            # Again, with scores that carry their signals for the page's records (the terms
+            # are read already).
+            execution.scorer = rank.ExplainingScorer(records, (d for _, d in ranked))
+            explained = execution.run(plan.root)
+            explanations = {d: rank.explain(explained, records, execution.titles, d)
+                            for _, d in ranked}
+        needles = plan.needles()
+        hits = [self._hit(searcher, records, d, score, needles, explanations.get(d))
+                for score, d in ranked]
+        return ResultPage(query, len(matches.scores), page, per_page, _ms(started), hits)
+
+    def _hit(self, searcher, records: Records, docnum: int, score: float,  # noqa: ANN001
+             needles: tuple[str, ...], explanation: rank.Explanation | None) -> Hit:
+        doc_id, text = records.doc_ids[docnum], records.originals[docnum]
+        meta = self._article_meta(searcher, records, doc_id)
+        return Hit(
+            doc_id=doc_id, paragraph=records.paragraph(docnum), title=meta["title"], text=text,
+            snippet=snippet(text, needles, self.settings.snippet_length),
+            score=round(float(score), 4), subtitle=meta["subtitle"], authors=meta["authors"],
+            source=meta["source"], published=meta["published"], editors=meta["editors"],
+            explanation=explanation)
+
+    def _article_meta(self, searcher, records: Records,  # noqa: ANN001
+                      doc_id: str) -> dict[str, object]:
+        meta = self._meta.get(doc_id)
+        if meta is None:
+            number = records.headers.get(doc_id)
+            header = searcher.stored_fields(number) if number is not None else {}
+            meta = header.get("meta") or {"title": "", "subtitle": "", "authors": [],
+                                          "source": "", "published": None, "editors": [],
+                                          "byline": []}
+            self._meta[doc_id] = meta
+        return meta
+
+    def article(self, doc_id: str) -> Article | None:
+        """The whole article, or ``None`` for an unknown ``doc_id``."""
+        if not doc_id or len(doc_id) > 1000 or "\x00" in doc_id:
+            return None
+        searcher = self._whoosh()
+        records = self._records(searcher)
+        header = records.headers.get(doc_id)
+        if header is None:
+            return None
+        meta = searcher.stored_fields(header)["meta"]
+        return Article(doc_id=doc_id, title=meta["title"], subtitle=meta["subtitle"],
+                       authors=meta["authors"], source=meta["source"],
+                       published=meta["published"], editors=meta["editors"],
+                       byline=meta["byline"],
+                       paragraphs=[records.originals[d] for d in records.body(header)])
+
+    def highlight_article(self, article: Article, query: str) -> list[str]:
+        """Each body paragraph as escaped HTML with the query's matches marked."""
+        try:
+            plan = plan_query(query, self.settings)
+        except QueryError:
+            plan = None
+        needles = plan.needles() if plan else ()
+        return [highlight(p, needles) for p in article.paragraphs]
+
+    def stats(self) -> IndexStats:
+        """Counts and times of the live index."""
+        self._whoosh()
+        assert self._build_dir is not None
+        info = build_info(self._build_dir)
+        return IndexStats(documents=int(info.get("documents", 0)),
+                          paragraphs=int(info.get("paragraphs", 0)),
+                          built_at=str(info.get("built_at", "")),
+                          updated_at=str(info.get("updated_at", "")))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
