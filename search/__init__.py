@@ -16,13 +16,24 @@ from search.index import (
     build,
     update,
 )
-from search.query import Article, Hit, IndexStats, QueryError, ResultPage, Searcher
+from search.query import (
+    Article,
+    Explanation,
+    Hit,
+    IndexStats,
+    QueryError,
+    ResultPage,
+    Searcher,
+    Signal,
+    Snippet,
+)
 
 __all__ = [
     "Article",
     "BuildReport",
     "Document",
     "DocumentError",
+    "Explanation",
     "Hit",
     "IndexBusy",
     "IndexError_",
@@ -33,7 +44,9 @@ __all__ = [
     "ResultPage",
     "Searcher",
     "Settings",
+    "Signal",
     "Skipped",
+    "Snippet",
     "analyze",
     "build",
     "iter_documents",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -162,6 +163,46 @@ def test_query_prints_matches_as_text(zhsearch: Run, index_dir: Path, searcher: 
     total = searcher.search("棗莊").total
     assert result.stdout.startswith(f"{total} paragraphs match (")
     assert "棗莊" in result.stdout and "<mark>" not in result.stdout
+
+
+ANSI_MARK = re.compile("\x1b\\[1;31m(.*?)\x1b\\[0m")
+ANSI_CODE = re.compile("\x1b\\[[0-9;]*m")
+
+
+def test_query_marks_matches_in_colour_when_asked_and_never_when_piped(
+        zhsearch: Run, index_dir: Path, searcher: Searcher) -> None:
+    query = ("query", "工业倍增计划", "--per-page", "5", "--index", str(index_dir))
+    coloured = zhsearch(*query, "--color", "always")
+    assert coloured.returncode == 0, coloured.stderr
+    hits = searcher.search("工业倍增计划", per_page=5).hits
+    # Each mark wraps exactly a span the highlighter found, in order (the HTML marks the same).
+    assert ANSI_MARK.findall(coloured.stdout) == [m for h in hits for m in h.snippet.marked()]
+    assert [m for h in hits for m in h.snippet.marked()] == \
+        [html.unescape(m) for h in hits for m in re.findall("<mark>(.*?)</mark>", h.highlight)]
+    assert "工業倍增計劃" in ANSI_MARK.findall(coloured.stdout)
+    for plain in (zhsearch(*query, "--color", "never"), zhsearch(*query)):  # piped: auto
+        assert plain.returncode == 0, plain.stderr
+        assert "\x1b" not in plain.stdout
+        # The same text, without the codes (the first line holds the time taken).
+        assert plain.stdout.splitlines()[1:] == \
+            ANSI_CODE.sub("", coloured.stdout).splitlines()[1:]
+
+
+def test_query_explain_prints_each_hits_tier_and_signals(zhsearch: Run, index_dir: Path,
+                                                        searcher: Searcher) -> None:
+    result = zhsearch("query", "施工", "--explain", "--per-page", "50", "--index", str(index_dir))
+    assert result.returncode == 0, result.stderr
+    hits = searcher.search("施工", per_page=50, explain=True).hits
+    totals = re.findall(r"^  score (\S+), tier (\d)", result.stdout, re.M)
+    assert [(float(score), int(tier)) for score, tier in totals] == \
+        [(h.score, h.explanation.tier) for h in hits]
+    assert {1, 2} <= {h.explanation.tier for h in hits}
+    signals = re.findall(r"^    \+ \S+  (\w+) ", result.stdout, re.M)
+    assert signals == [s.name for h in hits for s in h.explanation.signals]
+    as_json = zhsearch("query", "施工", "--explain", "--json", "--index", str(index_dir))
+    printed = json.loads(as_json.stdout)["hits"]
+    expected = searcher.search("施工", explain=True).to_dict()["hits"]
+    assert [h["explain"] for h in printed] == [h["explain"] for h in expected]
 
 
 @pytest.mark.parametrize(("query", "fragment"), [

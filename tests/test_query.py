@@ -14,7 +14,15 @@ from search.analysis import HAN_RUN_RE, searchable_text
 from search.config import load_settings
 from search.documents import read_document
 from search.index import build, current_build
-from search.query import QueryError, Searcher, Term, highlight, parse, plan_query
+from search.query import (
+    QueryError,
+    Searcher,
+    Term,
+    highlight,
+    parse,
+    plan_query,
+    snippet,
+)
 from search.query.execute import Execution, IndexTerms
 from search.query.plan import DateIn
 from search.query.rank import K1, Scorer
@@ -362,6 +370,21 @@ def test_long_paragraph_is_cropped_around_the_densest_matches_at_sentence_ends()
     assert marks(out) == ["棗莊", "棗莊"]
     assert core.endswith("。")  # cut at a sentence end
     assert text[text.index(core) - 1] == "。"
+
+
+def test_snippet_spans_are_of_the_original_text_and_render_for_html_and_terminals() -> None:
+    text = "棗莊<b>石榴\x1b[2J棗莊。"
+    found = snippet(text, ["枣庄"])
+    assert found.marked() == ["棗莊", "棗莊"]
+    assert [text[s:e] for s, e in found.spans] == found.marked()
+    assert found.html() == highlight(text, ["枣庄"])
+    assert found.terminal() == \
+        "\x1b[1;31m棗莊\x1b[0m<b>石榴\ufffd[2J\x1b[1;31m棗莊\x1b[0m。"
+    assert found.terminal(color=False) == "棗莊<b>石榴\ufffd[2J棗莊。"
+    cropped = snippet("甲" * 300 + "棗莊" + "乙" * 300, ["枣庄"], length=60)
+    assert cropped.terminal(color=False).startswith("…")
+    assert cropped.terminal(color=False).endswith("…")
+    assert cropped.marked() == ["棗莊"]
 
 
 def test_article_highlighting(searcher: Searcher) -> None:

@@ -17,6 +17,7 @@ from search import (
     BuildReport,
     Document,
     DocumentError,
+    Explanation,
     IndexError_,
     QueryError,
     Searcher,
@@ -26,7 +27,6 @@ from search import (
     update,
 )
 
-_MARK_OPEN, _MARK_CLOSE = "<mark>", "</mark>"
 _INTERRUPTED = "interrupted; the live index is unchanged"
 
 
@@ -136,32 +136,46 @@ def repairs_command(sources: tuple[Path, ...]) -> None:
 @click.option("--page", type=click.IntRange(min=1), default=1)
 @click.option("--per-page", type=click.IntRange(min=1), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON the web API serves.")
+@click.option("--explain", is_flag=True,
+              help="Say how each hit's score was made: its tier and every signal.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True,
+              help="Mark matches in colour (auto: on a terminal, unless NO_COLOR is set).")
 def query_command(text: str, index: Path | None, page: int, per_page: int | None,
-                  as_json: bool) -> None:
+                  as_json: bool, explain: bool, color: str) -> None:
     """Search the index and print the matching paragraphs."""
     settings = _settings(index)
     try:
         searcher = Searcher(settings.index_dir, settings)
-        results = searcher.search(text, page=page, per_page=per_page)
+        results = searcher.search(text, page=page, per_page=per_page, explain=explain)
     except (IndexError_, QueryError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     if as_json:
         click.echo(json.dumps(results.to_dict(), ensure_ascii=False, indent=2))
         return
+    colored = color == "always" or (color == "auto" and sys.stdout.isatty()
+                                    and "NO_COLOR" not in os.environ)
     click.echo(f"{results.total} paragraphs match ({results.took_ms:.1f} ms)")
     for hit in results.hits:
         where = "title" if hit.paragraph == 0 else f"paragraph {hit.paragraph}"
-        click.echo(click.style(f"\n{hit.title}", bold=True) + f"  [{hit.doc_id}, {where}]")
-        click.echo(_terminal_highlight(hit.highlight))
+        click.echo(click.style(f"\n{hit.title}", bold=True) + f"  [{hit.doc_id}, {where}]",
+                   color=colored)
+        click.echo(hit.snippet.terminal(color=colored), color=colored)
+        if hit.explanation is not None:
+            click.echo(_explanation(hit.explanation))
 
 
-def _terminal_highlight(highlight_html: str) -> str:
-    """Turn the library's escaped HTML into terminal text, marks in colour."""
-    import html
-
-    parts = highlight_html.replace(_MARK_CLOSE, _MARK_OPEN).split(_MARK_OPEN)
-    return "".join(click.style(html.unescape(p), fg="red", bold=True) if i % 2 else
-                   html.unescape(p) for i, p in enumerate(parts))
+def _explanation(explanation: Explanation) -> str:
+    """A hit's explanation as lines of text: the total, then one line per signal."""
+    lines = [f"  score {explanation.score:g}, tier {explanation.tier} "
+             f"(BM25 k1 {explanation.k1:g}, b {explanation.b:g})"]
+    for signal in explanation.signals:
+        seen = "".join(f", {name} {value:.4g}" for name, value in (
+            ("tf", signal.tf), ("df", signal.df), ("idf", signal.idf), ("length", signal.length),
+            ("average length", signal.average_length)) if value is not None)
+        lines.append(f"    + {signal.value:.4f}  {signal.name} {signal.term} "
+                     f"(weight {signal.weight:g}{seen})")
+    return "\n".join(lines)
 
 
 @main.command("serve")
