@@ -7,6 +7,7 @@ import only these names; the library itself never imports either of them.
 from search.analysis import analyze, normalize
 from search.config import Settings, load_settings
 from search.documents import Document, DocumentError, Skipped, iter_documents, read_document
+from search.errors import ConfigError, SearchError
 from search.index import (
     BuildReport,
     IndexBusy,
@@ -31,6 +32,7 @@ from search.query import (
 __all__ = [
     "Article",
     "BuildReport",
+    "ConfigError",
     "Document",
     "DocumentError",
     "Explanation",
@@ -42,6 +44,7 @@ __all__ = [
     "IndexUnusable",
     "QueryError",
     "ResultPage",
+    "SearchError",
     "Searcher",
     "Settings",
     "Signal",

@@ -1,15 +1,23 @@
 """One source of truth for configuration, read by both the CLI and the web app.
 
 Every setting has a default here and can be overridden with a ``ZHSEARCH_<NAME>`` environment
-variable (``ZHSEARCH_INDEX_DIR=/srv/index``); the CLI's options override both.
+variable (``ZHSEARCH_INDEX_DIR=/srv/index``); the CLI's options override both. Values are read
+as text, whatever they look like (``ZHSEARCH_INDEX_DIR=2024`` is the folder ``2024``); one that
+does not fit its setting raises :class:`~search.errors.ConfigError` with a one-line message.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+
+from search.errors import ConfigError
+
+# The folders a build reads when neither ZHSEARCH_SOURCES nor the command line names any.
+DEFAULT_SOURCES = (Path("seeds"),)
 
 
 @dataclass(frozen=True)
@@ -17,23 +25,36 @@ class Settings:
     """Paths and limits shared by the library, the CLI and the web app."""
 
     index_dir: Path = Path("index")
-    sources: tuple[Path, ...] = (Path("seeds"),)
+    # Folders of articles; None when none are configured: a build then reads DEFAULT_SOURCES,
+    # an update the folders the index was built from (see ``build_sources``).
+    sources: tuple[Path, ...] | None = None
     # Extra words for jieba, one per line (``word [freq] [tag]``); optional.
     user_dict: Path = Path("userdict.txt")
     per_page: int = 10
     max_per_page: int = 100
+    # Far beyond any real result list; refusing larger page numbers keeps paging cheap.
+    max_page: int = 10_000
     # Longest query accepted, in characters; longer ones are refused with a clear message.
     max_query_length: int = 200
     # Cap on the index terms one query may expand to (n-grams included).
     max_query_terms: int = 256
+    # Longest text /api/analyze accepts, in characters.
+    max_analyze_length: int = 5000
     # Longest highlighted excerpt of a paragraph, in characters.
     snippet_length: int = 180
     # Repair byte-shifted mojibake at ingestion (ZHSEARCH_REPAIR_MOJIBAKE=0 turns it off).
     repair_mojibake: bool = True
 
+    @property
+    def build_sources(self) -> tuple[Path, ...]:
+        """The folders a build reads: the configured ones, or ``DEFAULT_SOURCES``."""
+        return self.sources or DEFAULT_SOURCES
+
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Build settings from the defaults, then ``ZHSEARCH_*`` variables, then ``overrides``.
+
+    ``env`` defaults to ``os.environ``; an override of None leaves the setting as it is.
 
     >>> load_settings({"ZHSEARCH_PER_PAGE": "20"}).per_page
     20
@@ -41,31 +62,46 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     env = os.environ if env is None else env
     values: dict[str, object] = {}
     for field in fields(Settings):
-        raw = env.get(f"ZHSEARCH_{field.name.upper()}")
+        raw = env.get(variable(field.name))
         if raw is None or raw == "":
             continue
-        values[field.name] = _parse(field.name, raw)
+        values[field.name] = _parse(field.name, str(field.type), raw)
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = replace(Settings(), **values)
-    return replace(
+    if "per_page" in values and settings.per_page > settings.max_per_page:
+        raise ConfigError(f"{variable('per_page')} ({settings.per_page}) is more than "
+                          f"{variable('max_per_page')} ({settings.max_per_page})")
+    settings = replace(
         settings,
         index_dir=Path(settings.index_dir),
-        sources=tuple(Path(p) for p in settings.sources),
+        sources=None if settings.sources is None else tuple(Path(p) for p in settings.sources),
         user_dict=Path(settings.user_dict),
+        # A maximum below the default (ZHSEARCH_MAX_PER_PAGE=3) lowers the default with it.
+        per_page=min(settings.per_page, settings.max_per_page),
     )
+    return settings
 
 
-def _parse(name: str, raw: str) -> object:
-    default = getattr(Settings(), name)
-    if isinstance(default, tuple):
-        return tuple(Path(p) for p in raw.split(os.pathsep) if p)
-    if isinstance(default, Path):
+def variable(name: str) -> str:
+    """The environment variable of setting ``name``: ``ZHSEARCH_<NAME>``."""
+    return f"ZHSEARCH_{name.upper()}"
+
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def _parse(name: str, kind: str, raw: str) -> object:
+    # ``kind`` is the field's annotation as written above (the module defers annotations).
+    if kind.startswith("tuple"):
+        return tuple(Path(p) for p in raw.split(os.pathsep) if p) or None
+    if kind == "Path":
         return Path(raw)
-    if isinstance(default, bool):
+    if kind == "bool":
         if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-            raise ValueError(f"ZHSEARCH_{name.upper()} must be 1 or 0, not {raw!r}")
+            raise ConfigError(f"{variable(name)} must be 1 or 0, not {raw[:40]!r}")
         return raw.lower() in ("1", "true", "yes", "on")
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"ZHSEARCH_{name.upper()} must be a whole number, not {raw!r}") from None
+    # Only ASCII digits: int() would also take "1_0", " 7 " and other scripts' digits.
+    if not _WHOLE_NUMBER.fullmatch(raw) or int(raw) < 1:
+        raise ConfigError(f"{variable(name)} must be a whole number of 1 or more, "
+                          f"not {raw[:40]!r}")
+    return int(raw)

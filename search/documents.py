@@ -20,6 +20,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from search import mojibake
+from search.errors import SearchError
 from search.text import SENTENCE_ENDS, character_frequencies, script_folder, traditional_folder
 
 __all__ = [
@@ -74,8 +75,10 @@ class Skipped:
     reason: str
 
 
-class DocumentError(Exception):
+class DocumentError(SearchError):
     """A file cannot be read as an article; ``str()`` is the one-line reason."""
+
+    code = "bad_document"
 
 
 # --- finding files ------------------------------------------------------------------------------

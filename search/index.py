@@ -51,6 +51,7 @@ from search.documents import (
     read_listed,
     scan_sources,
 )
+from search.errors import SearchError
 from search.segments import WorkerLost, write_index
 
 # The article fields on every record (for filters), also kept per article in ``article``.
@@ -78,20 +79,28 @@ _BLOCK_POSTINGS = 8192
 # memory (181 -> 98 MB on a 43 MB index).
 
 
-class IndexError_(Exception):
+class IndexError_(SearchError):
     """Base of the index errors; ``str()`` is a one-line message for people."""
+
+    code = "index_error"
 
 
 class IndexNotFound(IndexError_):
     """There is no usable index at the path."""
 
+    code = "no_index"
+
 
 class IndexBusy(IndexError_):
     """Another build or update holds the index."""
 
+    code = "index_busy"
+
 
 class IndexUnusable(IndexError_):
     """The index folder cannot be used (foreign contents, not writable, nothing to index)."""
+
+    code = "index_unusable"
 
 
 def make_schema() -> Schema:

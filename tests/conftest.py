@@ -11,10 +11,10 @@ from pathlib import Path
 
 import opensearch_cluster
 import pytest
+from flask import Flask
 
-from search.config import load_settings
-from search.index import build
-from search.query import Searcher
+from search import Searcher, build, load_settings
+from web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "000_0c4e82e9c0ffe15d.txt"
@@ -69,6 +69,14 @@ def searcher(index_dir: Path) -> Searcher:
     s = Searcher(index_dir, load_settings({}))
     yield s
     s.close()
+
+
+def make_app(index_dir: Path, *, testing: bool = True, **settings: object) -> Flask:
+    """The real app over ``index_dir``: default settings (no ZHSEARCH_* from the caller) plus
+    ``settings``; close it with ``web.searcher.close_searcher``."""
+    app = create_app(load_settings({}, index_dir=index_dir, **settings))
+    app.testing = testing
+    return app
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from search.index import BuildReport, build
-from web import create_app
+from tests.conftest import make_app
+from web.searcher import close_searcher
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -38,9 +39,9 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
 
 @pytest.fixture(scope="module")
 def app(seed_index: BuildReport):
-    app = create_app({"TESTING": True, "INDEX_DIR": seed_index.index_dir})
+    app = make_app(seed_index.index_dir)
     yield app
-    app.extensions["zhsearch"].close()
+    close_searcher(app)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +119,7 @@ def check_against_openapi(path_template: str, response) -> None:
 
 
 def test_every_api_error_has_the_one_shape(client, tmp_path: Path) -> None:
-    no_index = create_app({"TESTING": True, "INDEX_DIR": tmp_path / "none"})
+    no_index = make_app(tmp_path / "none")
     responses = [
         ("bad_parameter", 400, client.get("/api/search?q=枣庄&page=0")),
         ("bad_query", 400, client.get("/api/search", query_string={"q": "工业" * 300})),
@@ -305,7 +306,7 @@ def test_healthz_reports_the_index(client, seed_index: BuildReport) -> None:
 
 def test_no_index_gives_503_until_one_is_built_without_restart(tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
-    app = create_app({"TESTING": True, "INDEX_DIR": index_dir})
+    app = make_app(index_dir)
     try:
         client = app.test_client()
         for url in ("/healthz", "/api/search?q=枣庄", "/api/doc/anything"):
@@ -323,7 +324,7 @@ def test_no_index_gives_503_until_one_is_built_without_restart(tmp_path: Path) -
         assert health.get_json()["paragraphs"] == report.paragraphs
         assert client.get("/api/search?q=枣庄").get_json()["total"] > 0
     finally:
-        app.extensions["zhsearch"].close()
+        close_searcher(app)
 
 
 def test_a_rebuilt_index_is_served_without_restart(tmp_path: Path) -> None:
@@ -331,7 +332,7 @@ def test_a_rebuilt_index_is_served_without_restart(tmp_path: Path) -> None:
     extra = tmp_path / "extra"
     extra.mkdir()
     build([SEEDS], index_dir)
-    app = create_app({"TESTING": True, "INDEX_DIR": index_dir})
+    app = make_app(index_dir)
     try:
         client = app.test_client()
         assert client.get("/api/search?q=鄂尔多斯").get_json()["total"] == 0
@@ -353,7 +354,7 @@ def test_a_rebuilt_index_is_served_without_restart(tmp_path: Path) -> None:
         assert {hit["doc_id"] for hit in hits} == {"new"}
         assert client.get("/doc/new").status_code == 200
     finally:
-        app.extensions["zhsearch"].close()
+        close_searcher(app)
 
 
 # --- methods, unknown paths, headers ----------------------------------------------------------
@@ -422,8 +423,8 @@ def test_serve_runs_waitress_and_prints_the_url(seed_index: BuildReport) -> None
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     code = (
-        "import sys; from pathlib import Path; from web.serve import serve; "
-        "serve(Path(sys.argv[1]), '127.0.0.1', int(sys.argv[2]))"
+        "import sys; from search import load_settings; from web.serve import serve; "
+        "serve(load_settings({}, index_dir=sys.argv[1]), '127.0.0.1', int(sys.argv[2]))"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", code, str(seed_index.index_dir), str(port)],

@@ -18,7 +18,8 @@ import pytest
 import waitress
 
 from search.index import BuildReport, build
-from web import create_app
+from tests.conftest import make_app
+from web.searcher import close_searcher
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -55,7 +56,7 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
 @pytest.fixture(scope="module")
 def server(seed_index: BuildReport) -> Iterator[str]:
     """The app under waitress on a free port of 127.0.0.1, in a background thread."""
-    app = create_app({"INDEX_DIR": seed_index.index_dir})
+    app = make_app(seed_index.index_dir, testing=False)
     wsgi = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=wsgi.run, name="waitress-test", daemon=True)
     thread.start()
@@ -65,7 +66,7 @@ def server(seed_index: BuildReport) -> Iterator[str]:
         wsgi.close()  # the loop ends once its sockets are closed
         thread.join(timeout=10)
         wsgi.task_dispatcher.shutdown()
-        app.extensions["zhsearch"].close()
+        close_searcher(app)
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,9 @@ from flask.testing import FlaskClient
 
 from search.config import Settings
 from search.index import build
-from tests.conftest import SIMPLIFIED_ARTICLES
+from tests.conftest import SIMPLIFIED_ARTICLES, make_app
 from tests.test_load import LiveServer, html_problems, live_server
-from web import create_app
+from web.searcher import close_searcher
 
 # Markup and template syntax; each must reach the reader as the same text, never as markup.
 SCRIPT = "<script>alert(1)</script>"
@@ -79,7 +79,7 @@ def hostile_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def app(hostile_dirs: dict[str, Path]) -> Iterator[Flask]:
     app = _app(hostile_dirs["index"])
     yield app
-    app.extensions["zhsearch"].close()
+    close_searcher(app)
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def server(hostile_dirs: dict[str, Path]) -> Iterator[LiveServer]:
 
 
 def _app(index_dir: Path) -> Flask:
-    return create_app({"TESTING": True, "INDEX_DIR": index_dir})
+    return make_app(index_dir)
 
 
 # --- what "shown as text" means ---------------------------------------------------------------
@@ -265,7 +265,7 @@ def test_not_found_and_no_index_pages_keep_the_query_as_text(client: FlaskClient
         page = waiting.get_data(as_text=True)
         assert markup_problems(page) == [] and box_value(page) == payload
     finally:
-        no_index.extensions["zhsearch"].close()
+        close_searcher(no_index)
 
 
 # --- doc_ids that try to leave the index ------------------------------------------------------

@@ -30,7 +30,8 @@ from search.analysis import (
 from search.config import load_settings
 from search.index import build, make_schema, update
 from search.query import Searcher, highlight
-from web import create_app
+from tests.conftest import make_app
+from web.searcher import close_searcher
 
 # --- text strategies --------------------------------------------------------------------------
 
@@ -301,14 +302,14 @@ def test_invalid_utf8_in_source_files_is_skipped_or_decoded_and_the_index_works(
     finally:
         searcher.close()
 
-    app = create_app({"TESTING": True, "INDEX_DIR": index_dir})
+    app = make_app(index_dir)
     try:
         client = app.test_client()
         assert client.get("/api/search?q=正文").status_code == 200
         for hit in everything.hits:
             assert client.get(f"/doc/{hit.doc_id}").status_code == 200
     finally:
-        app.extensions["zhsearch"].close()
+        close_searcher(app)
 
     # An update over the same folder skips the same files and keeps the index whole.
     (source_with_bad_utf8 / "later.txt").write_bytes(_article_bytes("后来", "沙漠气象站。"))

@@ -16,13 +16,14 @@ from flask import Flask
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from web import create_app
+from tests.conftest import make_app
+from web.searcher import close_searcher, get_settings
 
 # The OpenAPI file as the app serves it. Serving it needs no index, and the schema has to exist
 # when the tests are collected, before any fixture has built one; the requests themselves go to
 # the app over a real index (the ``indexed_app`` fixture).
 schema = schemathesis.openapi.from_wsgi(
-    "/api/openapi.json", create_app({"TESTING": True, "INDEX_DIR": Path("/nonexistent-index")})
+    "/api/openapi.json", make_app(Path("/nonexistent-index"))
 )
 
 # A query in the query language can be refused for what it means ("only excludes", an unknown
@@ -32,9 +33,9 @@ SEMANTIC_REFUSALS = {"/", "/api/search"}
 
 @pytest.fixture(scope="module")
 def indexed_app(index_dir: Path) -> Iterator[Flask]:
-    app = create_app({"TESTING": True, "INDEX_DIR": index_dir})
+    app = make_app(index_dir)
     yield app
-    app.extensions["zhsearch"].close()
+    close_searcher(app)
 
 
 @schema.parametrize()
@@ -54,14 +55,15 @@ def _parameters(path: str) -> dict[str, dict]:
 
 
 def test_documented_limits_are_the_app_defaults(indexed_app: Flask) -> None:
-    app_settings = indexed_app.extensions["zhsearch"].settings
+    with indexed_app.app_context():
+        app_settings = get_settings()
     for path in SEMANTIC_REFUSALS:
         parameters = _parameters(path)
         assert parameters["q"]["schema"]["maxLength"] == app_settings.max_query_length
         assert parameters["per_page"]["schema"]["maximum"] == app_settings.max_per_page
         assert parameters["per_page"]["schema"]["default"] == app_settings.per_page
     text = _parameters("/api/analyze")["text"]
-    assert text["schema"]["maxLength"] == indexed_app.config["ANALYZE_MAX_LENGTH"]
+    assert text["schema"]["maxLength"] == app_settings.max_analyze_length
 
 
 @pytest.mark.parametrize("path", sorted(SEMANTIC_REFUSALS))

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from search import load_settings
 from search.index import BuildReport, build
 from search.query import ResultPage
+from tests.conftest import make_app
 from web import CONTENT_SECURITY_POLICY, create_app
+from web.searcher import close_searcher
 from web.views import pagination
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,14 +57,14 @@ def hostile_index(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
 
 
 def _app(index_dir: Path):
-    return create_app({"TESTING": True, "INDEX_DIR": index_dir})
+    return make_app(index_dir)
 
 
 @pytest.fixture(scope="module")
 def app(seed_index: BuildReport):
     app = _app(seed_index.index_dir)
     yield app
-    app.extensions["zhsearch"].close()
+    close_searcher(app)
 
 
 @pytest.fixture
@@ -354,7 +357,7 @@ def test_markup_in_an_article_is_shown_as_text(hostile_index: BuildReport) -> No
         assert '<a href="javascript' not in article
         assert "<title>&lt;script&gt;" in article
     finally:
-        app.extensions["zhsearch"].close()
+        close_searcher(app)
 
 
 @pytest.mark.parametrize("url", ["/", "/?q=枣庄", "/static/style.css", "/nope", "/?page=0"])
@@ -419,7 +422,7 @@ def test_pages_answer_503_without_an_index_and_recover_when_one_is_built(tmp_pat
         assert found.status_code == 200
         assert "棗莊" in marks(page_text(found))
     finally:
-        app.extensions["zhsearch"].close()
+        close_searcher(app)
 
 
 def test_settings_come_from_environment_then_test_config(
@@ -427,18 +430,20 @@ def test_settings_come_from_environment_then_test_config(
 ) -> None:
     monkeypatch.setenv("ZHSEARCH_INDEX_DIR", str(seed_index.index_dir))
     monkeypatch.setenv("ZHSEARCH_MAX_PER_PAGE", "3")
-    app = create_app({"TESTING": True})
+    app = create_app()
+    app.testing = True
     try:
         client = app.test_client()
         assert client.get("/?q=工业&per_page=3").status_code == 200
         assert client.get("/?q=工业&per_page=4").status_code == 400
     finally:
-        app.extensions["zhsearch"].close()
+        close_searcher(app)
     # The test config wins over the environment.
-    app = create_app({"TESTING": True, "INDEX_DIR": tmp_path / "empty", "MAX_PER_PAGE": 50})
+    app = create_app(load_settings(index_dir=tmp_path / "empty", max_per_page=50))
+    app.testing = True
     try:
         client = app.test_client()
         assert client.get("/api/search?q=工业&per_page=4").status_code == 503
         assert client.get("/api/search?q=工业&per_page=51").status_code == 400
     finally:
-        app.extensions["zhsearch"].close()
+        close_searcher(app)

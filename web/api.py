@@ -5,20 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify
+from flask import Blueprint, Response, abort, jsonify
 
 from search import analyze
-from web import get_searcher
-from web.errors import BadParameter
+from web.errors import BadParameter, register_json_errors
 from web.params import page_args, query_text
+from web.searcher import get_searcher, get_settings
 from web.views import article_url
 
-bp = Blueprint("api", __name__)
+bp = Blueprint("api", __name__, url_prefix="/api")
+# The health check lives at the top (where load balancers look), with the API's JSON errors.
+health_bp = Blueprint("health", __name__)
+register_json_errors(bp)
+register_json_errors(health_bp)
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 
 
-@bp.get("/api/search")
+@bp.get("/search")
 def search() -> Response:
     """Search result page as JSON; each hit carries a ``url`` to its paragraph in the article."""
     query = query_text()
@@ -30,7 +34,7 @@ def search() -> Response:
     return jsonify(body)
 
 
-@bp.get("/api/doc/<path:doc_id>")
+@bp.get("/doc/<path:doc_id>")
 def document(doc_id: str) -> Response:
     """One article with its metadata and paragraphs."""
     found = get_searcher().article(doc_id)
@@ -39,17 +43,17 @@ def document(doc_id: str) -> Response:
     return jsonify(found.to_dict())
 
 
-@bp.get("/api/analyze")
+@bp.get("/analyze")
 def analysis() -> Response:
     """How ``text`` is normalized and segmented: what a query or a paragraph is searched as."""
     text = query_text("text")
-    limit: int = current_app.config["ANALYZE_MAX_LENGTH"]
+    limit = get_settings().max_analyze_length
     if len(text) > limit:
         raise BadParameter(f"text is {len(text)} characters long; the limit is {limit}")
     return jsonify(analyze(text))
 
 
-@bp.get("/healthz")
+@health_bp.get("/healthz")
 def health() -> Response:
     """Index size and build time; 503 (from the IndexNotFound handler) when there is no index."""
     stats = get_searcher().stats()
@@ -64,7 +68,7 @@ def health() -> Response:
     )
 
 
-@bp.get("/api/openapi.json")
+@bp.get("/openapi.json")
 def openapi() -> Response:
     """The OpenAPI 3 description of every route."""
     return Response(OPENAPI_FILE.read_bytes(), mimetype="application/json")

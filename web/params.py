@@ -6,11 +6,8 @@ import re
 
 from flask import request
 
-from web import get_settings
 from web.errors import BadParameter
-
-# Far beyond any real result list; refusing larger numbers keeps paging cheap and bounded.
-MAX_PAGE = 10_000
+from web.searcher import get_settings
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
@@ -23,7 +20,7 @@ def query_text(name: str = "q") -> str:
 def page_args() -> tuple[int, int]:
     """The ``page`` and ``per_page`` parameters, validated against the configured limits."""
     settings = get_settings()
-    page = _whole_number("page", default=1, low=1, high=MAX_PAGE)
+    page = _whole_number("page", default=1, low=1, high=settings.max_page)
     per_page = _whole_number(
         "per_page", default=settings.per_page, low=1, high=settings.max_per_page
     )

@@ -7,8 +7,8 @@ from datetime import datetime
 from flask import Blueprint, abort, render_template, url_for
 
 from search import QueryError, ResultPage
-from web import get_searcher, get_settings
 from web.params import page_args, query_text
+from web.searcher import get_searcher, get_settings
 
 bp = Blueprint("views", __name__)
 

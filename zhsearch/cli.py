@@ -16,11 +16,10 @@ import click
 from search import (
     BuildReport,
     Document,
-    DocumentError,
     Explanation,
-    IndexError_,
-    QueryError,
     Searcher,
+    SearchError,
+    Settings,
     build,
     iter_documents,
     load_settings,
@@ -31,10 +30,11 @@ _INTERRUPTED = "interrupted; the live index is unchanged"
 
 
 def _settings(index: Path | None, sources: tuple[Path, ...] = (),
-              repair: bool | None = None):  # noqa: ANN202
+              repair: bool | None = None) -> Settings:
+    """The library's settings (defaults, ``ZHSEARCH_*``), with the options given on top."""
     try:
         return load_settings(index_dir=index, sources=sources or None, repair_mojibake=repair)
-    except ValueError as e:
+    except SearchError as e:
         raise click.ClickException(str(e)) from None
 
 
@@ -67,10 +67,10 @@ def build_command(sources: tuple[Path, ...], index: Path | None, procs: int | No
     """Build a new index from the articles and switch to it atomically."""
     settings = _settings(index, sources, repair)
     try:
-        report = build(settings.sources, settings.index_dir, procs=procs,
+        report = build(settings.build_sources, settings.index_dir, procs=procs,
                        progress=sys.stderr.isatty(), user_dict=settings.user_dict,
                        repair=settings.repair_mojibake)
-    except IndexError_ as e:
+    except SearchError as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:
         raise click.ClickException(_INTERRUPTED) from None
@@ -84,12 +84,11 @@ def build_command(sources: tuple[Path, ...], index: Path | None, procs: int | No
 def update_command(sources: tuple[Path, ...], index: Path | None, repair: bool | None) -> None:
     """Re-index only the articles added, changed or removed since the last build."""
     settings = _settings(index, sources, repair)
-    # Without --source (or ZHSEARCH_SOURCES), update the folders the index was built from.
-    chosen = settings.sources if sources or os.environ.get("ZHSEARCH_SOURCES") else None
     try:
-        report = update(chosen, settings.index_dir, user_dict=settings.user_dict,
+        # Without --source (or ZHSEARCH_SOURCES) sources is None: the folders of the index.
+        report = update(settings.sources, settings.index_dir, user_dict=settings.user_dict,
                         repair=settings.repair_mojibake)
-    except IndexError_ as e:
+    except SearchError as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:
         raise click.ClickException(_INTERRUPTED) from None
@@ -122,10 +121,10 @@ def repairs_command(sources: tuple[Path, ...]) -> None:
         listing = [
             {"doc_id": item.doc_id, "paragraph": r.paragraph, "before": r.before,
              "after": r.after, "score": r.score}
-            for item in iter_documents(settings.sources) if isinstance(item, Document)
+            for item in iter_documents(settings.build_sources) if isinstance(item, Document)
             for r in item.repairs
         ]
-    except DocumentError as e:
+    except SearchError as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(listing, ensure_ascii=False, indent=2))
 
@@ -148,7 +147,7 @@ def query_command(text: str, index: Path | None, page: int, per_page: int | None
     try:
         searcher = Searcher(settings.index_dir, settings)
         results = searcher.search(text, page=page, per_page=per_page, explain=explain)
-    except (IndexError_, QueryError, ValueError) as e:
+    except (SearchError, ValueError) as e:  # ValueError: a page size over the limit
         raise click.ClickException(str(e)) from None
     if as_json:
         click.echo(json.dumps(results.to_dict(), ensure_ascii=False, indent=2))
@@ -186,5 +185,4 @@ def serve_command(index: Path | None, host: str, port: int) -> None:
     """Serve the web pages and JSON API with a production WSGI server (waitress)."""
     from web.serve import serve
 
-    settings = _settings(index)
-    serve(settings.index_dir, host=host, port=port)
+    serve(_settings(index), host=host, port=port)

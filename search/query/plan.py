@@ -25,11 +25,14 @@ from search.analysis import (
     words,
 )
 from search.config import Settings
+from search.errors import SearchError
 from search.query import syntax
 
 
-class QueryError(ValueError):
+class QueryError(SearchError, ValueError):
     """A query that is refused; ``str()`` is a one-line message for the person who typed it."""
+
+    code = "bad_query"
 
 
 FIELDS = {
