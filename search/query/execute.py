@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from whoosh import query as wq
 
-from search.postings import read_ids, read_postings
 from search.query import rank
 from search.query.plan import (
     AllOf,
@@ -26,6 +25,7 @@ from search.query.plan import (
     Words,
 )
 from search.query.records import Records
+from search.whoosh_adapter import read_ids, read_postings
 
 # Another pair's posting list is read only when it is at most this many times as long as the
 # candidates left to check: checking a text in memory is about as cheap as reading a posting,

@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from search.postings import read_column
 from search.query.rank import K1, B
+from search.whoosh_adapter import deleted_records, read_column
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,7 @@ class Records:
         texts = [b.decode("utf-8") for b in read_column(reader, "norm")]
         originals = [b.decode("utf-8") for b in read_column(reader, "text")]
         doc_ids = [b.decode("utf-8") for b in read_column(reader, "doc_id")]
-        live = set(range(len(texts)))
-        for leaf, offset in reader.leaf_readers():
-            if leaf.has_deletions():
-                live.difference_update(d + offset for d in leaf.deleted_docs_set)
+        live = set(range(len(texts))) - deleted_records(reader)
         headers: dict[str, int] = {}
         articles: dict[str, dict[str, str]] = {}
         for d, article in enumerate(read_column(reader, "article")):

@@ -1,0 +1,517 @@
+"""Every use of Whoosh's internals, behind one door: fast posting and column reads, the fast
+segment writer and its commit, the check for a newer commit.
+
+Whoosh's matchers walk postings one document at a time in Python and score each through several
+method calls; for a query that has to count every match and rank the best ten, reading each
+term's posting list a whole block at a time is several times faster. Whoosh's
+:class:`~whoosh.writing.SegmentWriter` sorts its postings through temporary files, one pickle
+per posting; a full build keeps them in memory (:class:`PostingPool`) and writes each term's
+posting list in one go (:class:`FastSegmentWriter`), the bytes Whoosh's own writer writes.
+
+All of it relies on whoosh3's on-disk format and on private names (``W3LeafMatcher._data``,
+``VarBytesColumn.Reader._lengths``, ``W3FieldWriter._postfile``, ``TOC._filename``,
+``SegmentWriter._finalize_segment``, ...): ``pyproject.toml`` pins whoosh3 to the minor version
+tests/test_whoosh_adapter.py proves, byte for byte against Whoosh's own writer and result for
+result against its own matchers. Everything outside this module uses Whoosh's public API.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
+from itertools import accumulate, chain, islice, repeat
+from operator import sub
+from pickle import dumps
+from typing import Any
+
+from whoosh.codec.whoosh3 import (
+    COMPRESSION_MIN_SIZE,
+    WHOOSH3_HEADER_MAGIC,
+    W3Codec,
+    W3FieldWriter,
+    W3LeafMatcher,
+    W3TermInfo,
+)
+from whoosh.columns import VarBytesColumn
+from whoosh.index import TOC, FileIndex, clean_files
+from whoosh.matching.wrappers import FilterMatcher
+from whoosh.reading import TermNotFound
+from whoosh.system import pack_int, pack_long, pack_ushort
+from whoosh.util.numeric import byte_to_length, length_to_byte
+from whoosh.writing import SegmentWriter
+
+# Estimated bytes of pool memory per term and per posting, beyond the bytes of the term and
+# of a posting's value (measured with tracemalloc on the benchmark corpus; see the tests).
+_TERM_COST = 400
+_POSTING_COST = 8
+_LIST_VALUE_COST = 41  # a bytes object and its list slot
+# The field length a posting writer is given: what the length column gives back for a byte.
+_LENGTH_OF_BYTE = [0] + [byte_to_length(b) for b in range(1, 256)]
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read_postings(searcher, fieldname: str, text: str) -> dict[int, float]:  # noqa: ANN001
+    """Record number -> term frequency for one term, over every segment of ``searcher``."""
+    found: dict[int, float] = {}
+    for ids, weights in _postings(searcher, fieldname, text):
+        found.update(zip(ids, weights, strict=True))
+    return found
+
+
+def read_ids(searcher, fieldname: str, text: str) -> set[int]:  # noqa: ANN001
+    """The record numbers holding one term, over every segment of ``searcher``."""
+    found: set[int] = set()
+    for ids, _ in _postings(searcher, fieldname, text):
+        found.update(ids)
+    return found
+
+
+def _postings(searcher, fieldname: str, text: str  # noqa: ANN001
+              ) -> Iterator[tuple[Iterable[int], Iterable[float]]]:
+    """(record numbers, frequencies) of a term, a block at a time, deleted records left out."""
+    for leaf, offset in searcher.leaf_searchers():
+        reader = leaf.reader()
+        try:
+            matcher = reader.postings(fieldname, text)
+        except TermNotFound:
+            continue
+        deleted: frozenset[int] = frozenset()
+        if isinstance(matcher, FilterMatcher):  # the segment has deleted records
+            deleted = reader.deleted_docs_set
+            matcher = matcher.child
+        for ids, weights in _blocks(matcher, offset):
+            if deleted:
+                kept = [(i, w) for i, w in zip(ids, weights, strict=True)
+                        if i - offset not in deleted]
+                ids, weights = [i for i, _ in kept], [w for _, w in kept]
+            yield ids, weights
+
+
+def _blocks(matcher, offset: int  # noqa: ANN001
+            ) -> Iterator[tuple[Iterable[int], Iterable[float]]]:
+    """The (record numbers, weights) of a posting list, a whole block at a time where Whoosh
+    allows; ``offset`` is the segment's first record number."""
+    if isinstance(matcher, W3LeafMatcher):
+        # whoosh3 stores a block as a pickled (id deltas, weights, values) tuple; decoding it
+        # here with itertools instead of Whoosh's per-posting generators and method calls is
+        # what makes reading long posting lists cheap.
+        while matcher.is_active():
+            if matcher._data is None:
+                matcher._read_data()
+            deltas, weights = matcher._data[0], matcher._data[1]
+            if weights is None or isinstance(weights, float):
+                weights = repeat(1.0 if weights is None else weights, len(deltas))
+            # Each block's deltas start from 0, so starting the sum at the segment's offset
+            # (and dropping that start) numbers them in the whole index at C speed.
+            yield list(islice(accumulate(deltas, initial=offset), 1, None)), weights
+            matcher._next_block()
+        return
+    while matcher.is_active():  # any other matcher, one posting at a time
+        yield (matcher.id() + offset,), (matcher.weight(),)
+        matcher.next()
+
+
+def read_column(reader, fieldname: str) -> list[bytes]:  # noqa: ANN001 - a Whoosh reader
+    """Every record's raw value of a variable-bytes column, in record order.
+
+    Whoosh reads a column value by value (a seek and a read each, 2.5 µs); this reads each
+    segment's values in one piece and slices them, about 20 times faster, falling back to
+    Whoosh's way for any other kind of column reader.
+    """
+    values: list[bytes] = []
+    for leaf, _ in reader.leaf_readers():
+        column = leaf.column_reader(fieldname, translate=False)
+        if not isinstance(column, VarBytesColumn.Reader):
+            values.extend(column)
+            continue
+        # whoosh3's VarBytesColumn.Reader: values stored back to back from _basepos, with
+        # their lengths in _lengths.
+        lengths = column._lengths
+        data = column._dbfile.get(column._basepos, sum(lengths))
+        start = 0
+        for length in lengths:
+            values.append(data[start : start + length])
+            start += length
+    return values
+
+
+def deleted_records(reader) -> set[int]:  # noqa: ANN001 - a Whoosh reader
+    """The record numbers of ``reader`` (every segment) that are deleted."""
+    deleted: set[int] = set()
+    for leaf, offset in reader.leaf_readers():
+        if leaf.has_deletions():
+            # whoosh3's SegmentReader holds them as a set: one call, where is_deleted() for
+            # every record of a large segment takes a second.
+            deleted.update(d + offset for d in leaf.deleted_docs_set)
+    return deleted
+
+
+def next_commit_path(index: FileIndex, searcher) -> str:  # noqa: ANN001 - a Whoosh searcher
+    """The file the next commit after ``searcher``'s generation writes (its table of contents):
+    looking for it is one stat, where Whoosh's ``up_to_date()`` lists the folder (0.1 ms)."""
+    return os.path.join(index.storage.folder, TOC._filename(
+        index.indexname, searcher.reader().generation() + 1))
+
+
+# --- the posting pool -------------------------------------------------------------------------
+
+
+class PostingPool:
+    """Postings grouped by field and term in arrays, in memory, sorted only when written.
+
+    Stands in for :class:`whoosh.writing.PostingPool` in a :class:`FastSegmentWriter`: the same
+    ``add((fieldname, termbytes, docnum, weight, valuebytes))``, ``iter_postings()`` (sorted
+    by field, term, document) and ``cleanup()``, without temporary files. A term holds its
+    document numbers in an ``array('I')`` and weights in an ``array('f')`` (Whoosh keeps weights
+    as 32-bit floats too); values are concatenated when the field's format gives them a fixed
+    size (a frequency: 4 bytes) and kept one per posting otherwise (positions).
+
+    >>> pool = PostingPool({"body": 4})
+    >>> pool.add(("body", b"b", 0, 1.0, b"\\0\\0\\0\\1"))
+    >>> pool.add(("body", b"a", 0, 2.0, b"\\0\\0\\0\\2"))
+    >>> [(t, d, w) for _, t, d, w, _ in pool.iter_postings()]
+    [(b'a', 0, 2.0), (b'b', 0, 1.0)]
+    """
+
+    def __init__(self, value_sizes: dict[str, int | None]) -> None:
+        # field name -> fixed value size in bytes (0: no values), or None for variable values
+        self.value_sizes = value_sizes
+        # field name -> term bytes -> [docnums, weights, values]; values is a bytearray of
+        # fixed-size values, a list of bytes (one per posting), or None (no values)
+        self.fields: dict[str, dict[bytes, list[Any]]] = {}
+        self.fieldnames: set[str] = set()
+        self.size = 0  # estimated bytes held
+
+    def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
+        fieldname, tbytes, docnum, weight, vbytes = item
+        terms = self.fields.get(fieldname)
+        if terms is None:
+            terms = self.fields[fieldname] = {}
+            self.fieldnames.add(fieldname)
+        entry = terms.get(tbytes)
+        if entry is None:
+            entry = terms[tbytes] = self._new_entry(fieldname, tbytes)
+        entry[0].append(docnum)
+        entry[1].append(weight)
+        values = entry[2]
+        if values.__class__ is bytearray and vbytes and len(vbytes) == self.value_sizes[fieldname]:
+            values += vbytes
+            self.size += _POSTING_COST + len(vbytes)
+        elif vbytes or values is not None:
+            self._add_value(fieldname, entry, vbytes or b"")
+        else:
+            self.size += _POSTING_COST
+
+    def _new_entry(self, fieldname: str, tbytes: bytes) -> list[Any]:
+        size = self.value_sizes.setdefault(fieldname, None)
+        self.size += _TERM_COST + len(tbytes)
+        values = bytearray() if size else None if size == 0 else []
+        return [array("I"), array("f"), values]
+
+    def _add_value(self, fieldname: str, entry: list[Any], vbytes: bytes) -> None:
+        """The slow path: a list of values, or a value that breaks the fixed-size layout."""
+        values = entry[2]
+        if values.__class__ is not list:  # to one value per posting, the new one excluded
+            count = len(entry[0]) - 1
+            if values is None:
+                values = [b""] * count
+            else:
+                size = self.value_sizes[fieldname] or 1
+                values = [bytes(values[i:i + size]) for i in range(0, len(values), size)]
+                values += [b""] * (count - len(values))
+            entry[2] = values
+            self.size += _LIST_VALUE_COST * count
+        values.append(vbytes)
+        self.size += _POSTING_COST + _LIST_VALUE_COST + len(vbytes)
+
+    def __len__(self) -> int:
+        return sum(len(entry[0]) for terms in self.fields.values() for entry in terms.values())
+
+    def sorted_fields(self) -> Iterator[tuple[str, Iterator[tuple[bytes, list[Any]]]]]:
+        """``(fieldname, sorted (term, [docnums, weights, values]))`` in field order."""
+        for fieldname in sorted(self.fields):
+            terms = self.fields[fieldname]
+            yield fieldname, ((t, terms[t]) for t in sorted(terms))
+
+    def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes]]:
+        """Every posting as Whoosh's pool gives it: sorted ``(field, term, doc, weight, value)``."""
+        for fieldname, terms in self.sorted_fields():
+            size = self.value_sizes.get(fieldname)
+            for tbytes, (docs, weights, values) in terms:
+                for i, docnum in enumerate(docs):
+                    yield fieldname, tbytes, docnum, weights[i], _value(values, i, size)
+
+    def cleanup(self) -> None:
+        self.fields = {}
+        self.size = 0
+
+
+def _value(values: bytearray | list[bytes] | None, i: int, size: int | None) -> bytes:
+    if values is None:
+        return b""
+    if values.__class__ is bytearray:
+        return bytes(values[i * size:(i + 1) * size])  # type: ignore[operator]
+    return values[i]  # type: ignore[return-value]
+
+
+# --- the segment writer -----------------------------------------------------------------------
+
+
+class _FieldLengths:
+    """Each document's length in each scorable field, as the length byte Whoosh stores."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, bytearray] = {}
+
+    def set(self, fieldname: str, docnum: int, length: int) -> None:
+        column = self.columns.get(fieldname)
+        if column is None:
+            column = self.columns[fieldname] = bytearray()
+        if len(column) < docnum:
+            column += bytes(docnum - len(column))
+        if len(column) == docnum:
+            column.append(length_to_byte(length))
+        else:
+            column[docnum] = length_to_byte(length)
+
+    def forget(self, docnum: int) -> None:
+        for column in self.columns.values():
+            del column[docnum:]
+
+    def pad(self, doccount: int) -> None:
+        for column in self.columns.values():
+            if len(column) < doccount:
+                column += bytes(doccount - len(column))
+
+    def doc_field_length_reader(self, fieldname: str) -> Callable[[int], int | None]:
+        """What ``FieldWriter.add_postings`` asks a per-document reader for (``lengths``)."""
+        column = self.columns.get(fieldname)
+        if column is None:
+            return lambda docnum: 0
+        return lambda docnum: _LENGTH_OF_BYTE[column[docnum]] or None
+
+
+class _LengthRecordingPerDocWriter:
+    """Passes everything to the codec's per-document writer, noting the field lengths."""
+
+    def __init__(self, inner: Any, lengths: _FieldLengths) -> None:
+        self._inner = inner
+        self._lengths = lengths
+        self._docnum = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def start_doc(self, docnum: int) -> None:
+        self._inner.start_doc(docnum)
+        self._docnum = docnum
+
+    def add_field(self, fieldname: str, fieldobj: Any, value: Any, length: int) -> None:
+        self._inner.add_field(fieldname, fieldobj, value, length)
+        if length:
+            self._lengths.set(fieldname, self._docnum, length)
+
+    def add_column_value(self, fieldname: str, columnobj: Any, value: Any) -> None:
+        self._inner.add_column_value(fieldname, columnobj, value)
+
+    def finish_doc(self) -> None:
+        self._inner.finish_doc()
+
+    def cancel_doc(self) -> None:
+        self._inner.cancel_doc()
+        self._lengths.forget(self._docnum)
+
+
+class FastSegmentWriter(SegmentWriter):
+    """A :class:`SegmentWriter` for new segments, with postings in memory until they are written.
+
+    Documents go in through Whoosh's own ``add_document``; only the pool
+    (:class:`PostingPool`) and the writing of the postings differ: field lengths come from
+    memory, and with Whoosh's default codec each term is written in one go (``_write_blocks``);
+    with another codec every posting goes through ``FieldWriter.add_postings``. The result is
+    the segment a plain writer makes from the same documents (a block's largest weight is the
+    32-bit one, the same for whole-number weights). It never locks the index and never writes
+    a table of contents: :func:`write_index` does, for all segments.
+    """
+
+    def __init__(self, ix: FileIndex, *, bulk: bool = True, **kwargs: Any) -> None:
+        """``bulk`` False: every posting goes through Whoosh's ``FieldWriter.add_postings``."""
+        super().__init__(ix, _lk=False, **kwargs)
+        sizes = {}
+        for name, field in self.schema.items():
+            if field.indexed and field.format is not None:
+                sizes[name] = field.format.fixed_value_size()
+        self.pool = PostingPool(sizes)
+        self.lengths = _FieldLengths()
+        self.perdocwriter = _LengthRecordingPerDocWriter(self.perdocwriter, self.lengths)
+        self.bulk = bulk
+
+    def _flush_segment(self) -> None:
+        self.perdocwriter.close()
+        self.lengths.pad(self.docnum)
+        fieldwriter = self.fieldwriter
+        codec = self.codec
+        if self.bulk and type(codec) is W3Codec and codec._inlinelimit <= 1 \
+                and type(fieldwriter) is W3FieldWriter:
+            self._write_blocks(fieldwriter)
+        else:
+            fieldwriter.add_postings(self.schema, self.lengths, self.pool.iter_postings())
+        fieldwriter.close()
+
+    def _write_blocks(self, fieldwriter: W3FieldWriter) -> None:
+        """Write every term's postings and term info, as Whoosh's whoosh3 codec would.
+
+        ``W3PostingsWriter`` takes postings one at a time and ``W3FieldWriter`` a term at a
+        time through several objects; this writes the same bytes a term at a time: its posting
+        list cut into blocks of ``blocklimit`` postings, each block its info (count, last
+        document, largest weight, compression, smallest and largest length byte) and its data
+        (delta-coded document numbers, weights and values, pickled and maybe compressed), the
+        last block's length negative; then the term's row in the terms table.
+        """
+        schema = self.schema
+        codec = self.codec
+        for fieldname, terms in self.pool.sorted_fields():
+            fieldwriter.start_field(fieldname, schema[fieldname])
+            _write_terms(terms, fieldwriter, codec._blocklimit, codec._compression,
+                         self.pool.value_sizes.get(fieldname),
+                         self.lengths.columns.get(fieldname))
+            fieldwriter.finish_field()
+
+    def close_files(self) -> None:
+        """Close what this writer has open, after a failure (errors here are not the news)."""
+        for part in (self.perdocwriter, self.fieldwriter):
+            if not part.is_closed:
+                with suppress(Exception):
+                    part.close()
+        self.pool.cleanup()
+
+
+def _write_terms(terms: Iterator[tuple[bytes, list[Any]]], fieldwriter: W3FieldWriter,
+                 limit: int, compression: int, size: int | None,
+                 column: bytearray | None) -> None:
+    """Write the terms of the field ``fieldwriter`` has started (see ``_write_blocks``)."""
+    postfile = fieldwriter._postfile
+    add_term = fieldwriter._tindex.add
+    prefix = pack_ushort(fieldwriter._fieldid)
+    pack_terminfo = W3TermInfo._struct.pack
+    lookup = column.__getitem__ if column is not None else None
+    offset = postfile.tell()
+    pending: list[bytes] = []  # posting lists not yet written, to write in larger pieces
+    pending_bytes = 0
+    for tbytes, (docs, weights, values) in terms:
+        count = len(docs)
+        if count == 1:  # most terms: one posting, one block
+            docnum = docs[0]
+            weight = weights[0]
+            if size == 0:
+                mini_values = None
+            elif values.__class__ is bytearray:
+                mini_values = bytes(values)
+            elif size is None:
+                mini_values = tuple(v for v in values if v)
+            else:
+                mini_values = b"".join(values)
+            data = dumps(((docnum,), None if weight == 1.0 else weight, mini_values), 2)
+            level = compression if len(data) >= COMPRESSION_MIN_SIZE else 0
+            if level:
+                data = zlib.compress(data, level)
+            max_weight = weight if weight > 0 else 0
+            min_length = max_length = lookup(docnum) if lookup is not None else 0
+            info = dumps((1, docnum, max_weight, level, min_length, max_length), 2)
+            written = b"".join((WHOOSH3_HEADER_MAGIC, pack_int(-len(info) - len(data)), info,
+                                data))
+            total_weight = 0 + weight
+        else:
+            written, total_weight, max_weight, min_length, max_length = _posting_list(
+                docs, weights, values, limit, compression, size, lookup)
+        pending.append(written)
+        pending_bytes += len(written)
+        if pending_bytes > 1 << 20:
+            postfile.write(b"".join(pending))
+            pending.clear()
+            pending_bytes = 0
+        add_term(prefix + tbytes,
+                 pack_terminfo(False, total_weight, count, min_length, max_length, max_weight,
+                               docs[0], docs[-1]) + pack_long(offset) + pack_int(len(written)))
+        offset += len(written)
+    postfile.write(b"".join(pending))
+
+
+def _posting_list(docs: array[int], weights: array[float], values: Any, limit: int,
+                  compression: int, size: int | None, lookup: Callable[[int], int] | None
+                  ) -> tuple[bytes, float, float, int, int]:
+    """One term's posting list in blocks; its total and largest weight, length bytes."""
+    count = len(docs)
+    parts = [WHOOSH3_HEADER_MAGIC]
+    total_weight = 0
+    max_weight = 0
+    min_length = max_length = 0  # length bytes; 0: none
+    for start in range(0, count, limit):
+        end = min(start + limit, count)
+        if end - start == count:
+            ids, block_weights = docs, weights
+        else:
+            ids, block_weights = docs[start:end], weights[start:end]
+        number = end - start
+        first = block_weights[0]
+        if block_weights.count(1.0) == number:
+            mini_weights = None
+        elif block_weights.count(first) == number:
+            mini_weights = first
+        else:
+            mini_weights = tuple(block_weights)
+        if size == 0:  # (the only case without a values container)
+            mini_values = None
+        elif values.__class__ is bytearray:
+            mini_values = bytes(values[start * size:end * size])
+        elif size is None:
+            mini_values = tuple(v for v in values[start:end] if v)
+        else:
+            mini_values = b"".join(values[start:end])
+        data = dumps((tuple(map(sub, ids, chain((0,), ids))), mini_weights, mini_values), 2)
+        level = compression if len(data) >= COMPRESSION_MIN_SIZE else 0
+        if level:
+            data = zlib.compress(data, level)
+        block_max = max(block_weights)
+        if block_max < 0:  # Whoosh's largest weight starts at 0
+            block_max = 0
+        if lookup is not None:
+            found = bytes(map(lookup, ids))
+            low, high = min(found), max(found)
+            if not low:
+                low = min(found.replace(b"\0", b""), default=0)
+        else:
+            low = high = 0
+        info = dumps((number, ids[-1], block_max, level, low, high), 2)
+        length = len(info) + len(data)
+        parts += (pack_int(-length if end == count else length), info, data)
+        total_weight += sum(block_weights)
+        if block_max > max_weight:
+            max_weight = block_max
+        if low and (not min_length or low < min_length):
+            min_length = low
+        if high > max_length:
+            max_length = high
+    return b"".join(parts), total_weight, max_weight, min_length, max_length
+
+
+# --- committing ------------------------------------------------------------------------------
+
+
+def finish_segment(writer: FastSegmentWriter) -> Any:
+    """Write the writer's segment and return it (a Whoosh segment), without committing."""
+    return writer._finalize_segment()
+
+
+def commit_segments(ix: FileIndex, segments: list[Any]) -> None:
+    """Write the table of contents naming ``segments`` as the index's next generation, and
+    remove files no generation names; the index holds them from here on."""
+    info = ix._read_toc()
+    generation = info.generation + 1
+    TOC(info.schema, segments, generation).write(ix.storage, ix.indexname)
+    clean_files(ix.storage, ix.indexname, generation, segments)

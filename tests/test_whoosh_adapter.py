@@ -1,0 +1,187 @@
+"""The contract of search/whoosh_adapter.py, the one module using Whoosh's internals.
+
+What it writes is what Whoosh's own writer writes from the same records (the segment files byte
+for byte in one process; every term, posting, length, stored field and column value with
+workers); what it reads is what Whoosh's own matchers and readers give, across segments and
+deletions. ``pyproject.toml`` pins whoosh3 to the version these tests pass on.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from whoosh import index as whoosh_index
+from whoosh.fields import Schema
+from whoosh.index import FileIndex
+
+from search.index import build, current_build, make_schema, update
+from search.query.records import Records as InMemoryRecords
+from search.whoosh_adapter import (
+    deleted_records,
+    next_commit_path,
+    read_column,
+    read_ids,
+    read_postings,
+)
+from tests.conftest import SEED
+from tests.whoosh_indexes import (
+    Records,
+    assert_same,
+    fast_index,
+    plain_index,
+    project_articles,
+    project_key,
+    segment_count,
+    snapshot,
+    varied_records,
+    varied_schema,
+)
+
+
+@pytest.fixture(scope="module")
+def articles(tmp_path_factory: pytest.TempPathFactory) -> list[Records]:
+    return project_articles(tmp_path_factory)
+
+
+# --- writing: the same index as Whoosh's writer ---------------------------------------------
+
+
+@pytest.mark.parametrize(("procs", "bulk"), [(1, True), (2, True), (1, False)],
+                         ids=["in process", "two workers", "through add_postings"])
+def test_fast_build_holds_exactly_what_whooshs_writer_writes(
+        articles: list[Records], tmp_path: Path, procs: int, bulk: bool) -> None:
+    expected = snapshot(plain_index(tmp_path / "plain", make_schema(), articles), project_key)
+    fast = fast_index(tmp_path / "fast", make_schema(), articles, procs=procs, bulk=bulk)
+    assert segment_count(fast) == procs
+    assert_same(snapshot(fast, project_key), expected)
+    # The check is not vacuous: some terms span several blocks of 128 postings.
+    assert max(len(found) for found in expected["postings"].values()) > 128
+
+
+def _segment_files(ix: FileIndex) -> dict[str, bytes]:
+    """The files of the index's one segment, by what follows the segment's name."""
+    (segment,) = ix._segments()
+    name = segment.segment_id()
+    folder = Path(ix.storage.folder)
+    return {p.name.removeprefix(name): p.read_bytes() for p in folder.glob(f"{name}.*")}
+
+
+@pytest.mark.parametrize("schema", [make_schema, varied_schema], ids=["project", "varied"])
+def test_in_process_the_segment_files_are_whooshs_byte_for_byte(
+        articles: list[Records], tmp_path: Path, schema: Callable[[], Schema]) -> None:
+    items = articles if schema is make_schema else varied_records(400)
+    plain = _segment_files(plain_index(tmp_path / "plain", schema(), items))
+    fast = _segment_files(fast_index(tmp_path / "fast", schema(), items, procs=1))
+    assert ".pst" in plain and ".trm" in plain
+    assert fast.keys() == plain.keys()
+    for suffix in plain:
+        assert fast[suffix] == plain[suffix], suffix
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_every_kind_of_field_matches_whooshs_writer(tmp_path: Path, procs: int) -> None:
+    items = varied_records(400)
+    expected = snapshot(plain_index(tmp_path / "plain", varied_schema(), items),
+                         lambda stored: stored["id"])
+    fast = fast_index(tmp_path / "fast", varied_schema(), items, procs=procs)
+    assert_same(snapshot(fast, lambda stored: stored["id"]), expected)
+
+
+
+# --- reading: what Whoosh's own readers give --------------------------------------------------
+
+
+def whoosh_postings(searcher, fieldname: str, text: str) -> dict[int, float]:  # noqa: ANN001
+    """Whoosh's matcher, one posting at a time: the reference."""
+    if (fieldname, text) not in searcher.reader():
+        return {}
+    matcher = searcher.postings(fieldname, text)
+    found = {}
+    while matcher.is_active():
+        found[matcher.id()] = matcher.weight()
+        matcher.next()
+    return found
+
+
+@pytest.fixture(scope="module")
+def changed_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index of several segments, one with deleted records: built, then updated (shared:
+    tests must not change it)."""
+    tmp_path = tmp_path_factory.mktemp("changed")
+    sources = tmp_path / "src"
+    sources.mkdir()
+    for n in range(6):
+        shutil.copyfile(SEED, sources / f"seed{n}.txt")
+    index_dir = tmp_path / "index"
+    build([sources], index_dir, procs=2)
+    (sources / "seed1.txt").write_text("新的文章\n\n棗莊工業倍增，強工興產。\n", encoding="utf-8")
+    (sources / "seed4.txt").unlink()
+    update(None, index_dir)
+    return index_dir
+
+
+def test_posting_lists_equal_whoosh_matchers_across_segments_and_deletions(
+        changed_index: Path) -> None:
+    ix = whoosh_index.open_dir(current_build(changed_index))
+    with ix.searcher() as searcher:
+        assert len(searcher.leaf_searchers()) > 1 and searcher.reader().has_deletions()
+        checked = 0
+        for fieldname in ("words", "chars", "pairs", "title", "doc_id"):
+            for term in searcher.reader().lexicon(fieldname):
+                text = term.decode("utf-8")
+                expected = whoosh_postings(searcher, fieldname, text)
+                assert read_postings(searcher, fieldname, text) == expected
+                assert read_ids(searcher, fieldname, text) == set(expected)
+                checked += 1
+        assert checked > 300
+        assert read_postings(searcher, "words", "不在索引里的词") == {}
+
+
+def test_records_hold_every_live_record_text_and_article(changed_index: Path) -> None:
+    ix = whoosh_index.open_dir(current_build(changed_index))
+    with ix.searcher() as searcher:
+        records = InMemoryRecords.load(searcher, "test")
+        reader = searcher.reader()
+        assert records.live == frozenset(reader.all_doc_ids())
+        assert read_column(reader, "norm") == list(reader.column_reader("norm"))
+        for d in records.live:
+            stored = searcher.stored_fields(d)
+            assert records.doc_ids[d] == stored["doc_id"]
+            assert records.paragraph(d) == stored["paragraph"]
+            if stored["paragraph"] == 0:
+                assert records.headers[stored["doc_id"]] == d
+        for doc_id, header in records.headers.items():  # an article's records, in order
+            live = sorted(d for d in records.live if records.doc_ids[d] == doc_id)
+            assert [header, *records.body(header)] == live
+        assert sorted(records.headers) == ["seed0", "seed1", "seed2", "seed3", "seed5"]
+        assert records.articles["seed1"]["title"] == "新的文章"
+        assert "压实责任" in records.articles["seed0"]["title"]
+        assert any("强工兴产" in records.texts[d] for d in records.live)
+        assert any("強工興產" in records.originals[d] for d in records.live)
+
+
+def test_columns_and_deletions_are_whooshs(changed_index: Path) -> None:
+    ix = whoosh_index.open_dir(current_build(changed_index))
+    with ix.reader() as reader:
+        for name in ("norm", "text", "doc_id", "article"):
+            assert read_column(reader, name) == \
+                list(reader.column_reader(name, translate=False)), name
+        deleted = deleted_records(reader)
+        assert deleted
+        assert deleted == {d for d in range(reader.doc_count_all()) if reader.is_deleted(d)}
+
+
+def test_the_next_commit_path_is_the_file_an_update_writes(tmp_path: Path,
+                                                           seed_copy: Path) -> None:
+    build([seed_copy], tmp_path / "index", procs=1)
+    ix = whoosh_index.open_dir(current_build(tmp_path / "index"))
+    with ix.searcher() as searcher:
+        path = Path(next_commit_path(ix, searcher))
+        assert path.parent == current_build(tmp_path / "index") and not path.exists()
+        (seed_copy / "new.txt").write_text("新的文章\n\n棗莊工業倍增。\n", encoding="utf-8")
+        update([seed_copy], tmp_path / "index")
+        assert path.exists()
+        assert ix.latest_generation() == searcher.reader().generation() + 1
