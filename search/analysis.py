@@ -22,7 +22,6 @@ from typing import BinaryIO
 import jieba
 from whoosh.analysis import Token, Tokenizer
 
-from search.mojibake import garbled_spans
 from search.text import HAN, HAN_RUN_RE, WIDTH_TABLE, script_folder
 
 # --- normalization ----------------------------------------------------------------------------
@@ -199,13 +198,13 @@ def words(text: str, *, with_parts: bool = True, normalized: Normalized | None =
                 position += 1
 
 
-def han_characters(normalized_text: str, covered: frozenset[tuple[int, int]] = frozenset(),
-                   blocked: frozenset[int] = frozenset()) -> Iterator[tuple[str, int]]:
+def han_characters(normalized_text: str, covered: frozenset[tuple[int, int]] = frozenset()
+                   ) -> Iterator[tuple[str, int]]:
     """Every Han character with its offset in the normalized text: the substring field's terms.
 
     Characters whose span is in ``covered`` (single-character word tokens) are left out: the
     word field holds them already, and every posting left out is time saved when Whoosh writes
-    the index. Characters at a ``blocked`` offset (garbled text) are left out too.
+    the index.
 
     >>> [g for g, _ in han_characters("强工,兴")]
     ['强', '工', '兴']
@@ -216,7 +215,7 @@ def han_characters(normalized_text: str, covered: frozenset[tuple[int, int]] = f
         base = match.start()
         for i, ch in enumerate(match.group()):
             at = base + i
-            if at not in blocked and (at, at + 1) not in covered:
+            if (at, at + 1) not in covered:
                 yield ch, at
 
 
@@ -240,17 +239,13 @@ def pair_term(first: str, second: str) -> str:
     return format(mixed >> (32 - PAIR_BITS), "04x")
 
 
-def han_pairs(normalized_text: str, blocked: frozenset[int] = frozenset()
-              ) -> Iterator[tuple[str, int]]:
+def han_pairs(normalized_text: str) -> Iterator[tuple[str, int]]:
     """Every pair of adjacent Han characters as its pair-field term, with the offset of its
-    first character in the normalized text; pairs touching a ``blocked`` (garbled) offset are
-    left out."""
+    first character in the normalized text."""
     for match in HAN_RUN_RE.finditer(normalized_text):
         run, base = match.group(), match.start()
         for i in range(len(run) - 1):
-            at = base + i
-            if at not in blocked and at + 1 not in blocked:
-                yield pair_term(run[i], run[i + 1]), at
+            yield pair_term(run[i], run[i + 1]), base + i
 
 
 def query_pairs(han: str) -> list[str]:
@@ -268,8 +263,6 @@ class IndexAnalysis:
 
     normalized: Normalized
     words: tuple[WordToken, ...]
-    # Offsets in the normalized text of characters inside garbled runs (mojibake).
-    blocked: frozenset[int] = frozenset()
 
     def covered(self) -> frozenset[tuple[int, int]]:
         """Spans (in the normalized text) of single characters that are word tokens."""
@@ -281,40 +274,12 @@ class IndexAnalysis:
 def index_analysis(text: str) -> IndexAnalysis:
     """Analyze a paragraph for the index, once: the word and substring fields both use it.
 
-    Characters of garbled runs that could not be repaired make no index terms, so mojibake
-    never matches a query.
+    Ingestion has replaced garbled characters (mojibake) by U+FFFD in the text it gives the
+    index (``search.documents.Document.masked``); they are neither Han nor Latin, so they make
+    no terms.
     """
     norm = normalize(text)
-    blocked = _garbled_offsets(norm)
-    if not blocked:
-        return IndexAnalysis(norm, tuple(words(text, normalized=norm)))
-    kept = tuple(w for w in words(text, normalized=norm)
-                 if not any(i in blocked for i in range(w.norm_start, w.norm_end)))
-    return IndexAnalysis(norm, kept, blocked)
-
-
-def _garbled_offsets(norm: Normalized) -> frozenset[int]:
-    """Offsets in the normalized text of characters inside garbled runs (mojibake)."""
-    garbled = garbled_spans(norm.original)
-    if not garbled:
-        return frozenset()
-    bad = {i for start, end in garbled for i in range(start, end)}
-    return frozenset(i for i in range(len(norm.text)) if norm.span(i, i + 1)[0] in bad)
-
-
-def searchable_text(text: str) -> str:
-    """The normalized text that substring queries are checked against, garbled runs masked.
-
-    Characters of garbled runs become U+FFFD, so mojibake never matches a query here either.
-
-    >>> searchable_text("棗莊")
-    '枣庄'
-    """
-    norm = normalize(text)
-    blocked = _garbled_offsets(norm)
-    if not blocked:
-        return norm.text
-    return "".join("\ufffd" if i in blocked else ch for i, ch in enumerate(norm.text))
+    return IndexAnalysis(norm, tuple(words(text, normalized=norm)))
 
 
 def query_characters(normalized_text: str) -> list[str]:
@@ -410,13 +375,12 @@ class HanCharacterTokenizer(_OffsetTokenizer):
     def spans(self, value: str, mode: str, removestops: bool
               ) -> Iterator[tuple[str, int, int, int]]:
         covered: frozenset[tuple[int, int]] = frozenset()
-        blocked: frozenset[int] = frozenset()
         if self.skip_words and mode == "index":
             analysis = index_analysis(value)
-            norm, covered, blocked = analysis.normalized, analysis.covered(), analysis.blocked
+            norm, covered = analysis.normalized, analysis.covered()
         else:
             norm = normalize(value)
-        for char, offset in han_characters(norm.text, covered, blocked):
+        for char, offset in han_characters(norm.text, covered):
             start, end = norm.span(offset, offset + 1)
             yield char, offset, start, end
 
@@ -431,13 +395,8 @@ class HanPairTokenizer(_OffsetTokenizer):
 
     def spans(self, value: str, mode: str, removestops: bool
               ) -> Iterator[tuple[str, int, int, int]]:
-        blocked: frozenset[int] = frozenset()
-        if mode == "index":
-            analysis = index_analysis(value)
-            norm, blocked = analysis.normalized, analysis.blocked
-        else:
-            norm = normalize(value)
-        for term, offset in han_pairs(norm.text, blocked):
+        norm = index_analysis(value).normalized if mode == "index" else normalize(value)
+        for term, offset in han_pairs(norm.text):
             start, end = norm.span(offset, offset + 2)
             yield term, offset, start, end
 

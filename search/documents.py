@@ -21,7 +21,13 @@ from pathlib import Path
 
 from search import mojibake
 from search.errors import SearchError
-from search.text import SENTENCE_ENDS, character_frequencies, script_folder, traditional_folder
+from search.text import (
+    SENTENCE_ENDS,
+    character_frequencies,
+    mask,
+    script_folder,
+    traditional_folder,
+)
 
 __all__ = [
     "Document",
@@ -47,6 +53,10 @@ class Repair:
     score: float
 
 
+# (start, end) spans of characters in a text.
+Spans = tuple[tuple[int, int], ...]
+
+
 @dataclass
 class Document:
     """One article: its metadata, body paragraphs and what was left out."""
@@ -65,6 +75,30 @@ class Document:
     encoding: str  # 'utf-8', 'gb18030' or 'big5'
     spam: list[str] = field(default_factory=list)  # paragraphs left out as SEO spam
     repairs: list[Repair] = field(default_factory=list)
+    # Garbled runs that repair did not fix (search.mojibake.garbled_spans), found once here:
+    # for each text that the index makes terms of (the header, each body paragraph, the title,
+    # each author and the source) and that holds any, keyed by that text. See masked().
+    garbled: dict[str, Spans] = field(default_factory=dict)
+
+    @property
+    def header(self) -> str:
+        """The text of the article's "paragraph 0": title, subtitle and byline, one a line."""
+        return "\n".join(p for p in (self.title, self.subtitle, *self.byline) if p)
+
+    def masked(self, text: str) -> str:
+        """``text`` (one of this document's) with its garbled characters replaced by U+FFFD.
+
+        The same length as ``text``, so offsets hold; the index analyzes this form, so garbled
+        characters make no index terms and match no query, while ``text`` is what is shown.
+        """
+        spans = self.garbled.get(text)
+        return mask(text, spans) if spans else text
+
+    def find_garbled(self) -> None:
+        """Record the garbled runs of every text the index makes terms of, in ``garbled``."""
+        texts = (self.header, *self.paragraphs, self.title, *self.authors, self.source)
+        self.garbled = {text: tuple(spans) for text in dict.fromkeys(texts)
+                        if (spans := mojibake.garbled_spans(text))}
 
 
 @dataclass
@@ -516,7 +550,7 @@ def read_document(path: Path, doc_id: str, *, repair: bool = True) -> Document:
     numbers = {paragraph: number for number, paragraph in enumerate(body, 1)}
     repairs = [Repair(numbers.get(paragraph, 0), fix.before, fix.after, round(fix.score, 3))
                for paragraph, found in fixes.items() for fix in found]
-    return Document(
+    document = Document(
         doc_id=doc_id,
         path=path,
         title=title,
@@ -532,3 +566,5 @@ def read_document(path: Path, doc_id: str, *, repair: bool = True) -> Document:
         spam=spam,
         repairs=repairs,
     )
+    document.find_garbled()
+    return document

@@ -37,8 +37,8 @@ from whoosh.formats import Existence
 from search.analysis import (
     character_analyzer,
     load_user_dict,
+    normalize,
     pair_analyzer,
-    searchable_text,
     word_analyzer,
 )
 from search.documents import (
@@ -61,7 +61,7 @@ BUILDS = "builds"
 BUILD_INFO = "build.json"
 # Recorded in build.json; raised whenever the schema or the meaning of a field changes, so that
 # a searcher or an update refuses a build it would misread.
-INDEX_FORMAT = 5
+INDEX_FORMAT = 6
 LOCK = ".lock"
 # What a folder made by us may hold; anything else means the path is someone else's folder.
 _OWN_NAMES = {CURRENT, BUILDS, LOCK, ".gitignore", CURRENT + ".tmp"}
@@ -180,16 +180,19 @@ class BuildReport:
 
 
 def records(doc: Document) -> Iterator[dict[str, object]]:
-    """The index records of one document: its header, then one per body paragraph."""
+    """The index records of one document: its header, then one per body paragraph.
+
+    The analyzed fields get the texts with their garbled characters masked
+    (:meth:`Document.masked`); ``text`` and ``meta`` keep them as they are, to be shown.
+    """
     filters = {
         "doc_id": doc.doc_id,
-        "title": doc.title,
-        "author": " ".join(doc.authors),
-        "source": doc.source,
+        "title": doc.masked(doc.title),
+        "author": " ".join(map(doc.masked, doc.authors)),
+        "source": doc.masked(doc.source),
     }
     if doc.published is not None:
         filters["date"] = doc.published
-    header = "\n".join(p for p in (doc.title, doc.subtitle, *doc.byline) if p)
     meta = {
         "title": doc.title,
         "subtitle": doc.subtitle,
@@ -202,18 +205,20 @@ def records(doc: Document) -> Iterator[dict[str, object]]:
         "content_hash": doc.content_hash,
         "path": str(doc.path),
     }
-    article = {name: searchable_text(filters[name]) for name in ARTICLE_FIELDS}
-    yield {**filters, "key": f"{doc.doc_id}#0", "paragraph": 0, "meta": meta, **_body(header),
-           "article": json.dumps(article, ensure_ascii=False).encode("utf-8")}
+    article = {name: normalize(filters[name]).text for name in ARTICLE_FIELDS}
+    yield {**filters, "key": f"{doc.doc_id}#0", "paragraph": 0, "meta": meta,
+           **_body(doc, doc.header), "article": json.dumps(article, ensure_ascii=False).encode()}
     for number, paragraph in enumerate(doc.paragraphs, 1):
         yield {**filters, "key": f"{doc.doc_id}#{number}", "paragraph": number,
-               **_body(paragraph)}
+               **_body(doc, paragraph)}
 
 
-def _body(text: str) -> dict[str, object]:
-    """The fields of a record that hold its text."""
-    return {"text": text.encode("utf-8"), "words": text, "chars": text, "pairs": text,
-            "norm": searchable_text(text).encode("utf-8")}
+def _body(doc: Document, text: str) -> dict[str, object]:
+    """The fields of a record that hold its text: as it is to be shown, and masked to be
+    analyzed and checked (``norm``, the normalized text substring queries are checked on)."""
+    searchable = doc.masked(text)
+    return {"text": text.encode("utf-8"), "words": searchable, "chars": searchable,
+            "pairs": searchable, "norm": normalize(searchable).text.encode("utf-8")}
 
 
 # --- locations --------------------------------------------------------------------------------

@@ -195,3 +195,19 @@ def merge_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
             merged.append((start, end))
     return merged
 
+
+
+# Stands for a character that must make no index term and match no query (garbled text).
+MASK = "\ufffd"
+
+
+def mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """``text`` with the characters of ``spans`` replaced by U+FFFD: same length, same offsets.
+
+    >>> mask("趙健?。?", [(2, 5)]) == "趙健" + MASK * 3
+    True
+    """
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = MASK * (end - start)
+    return "".join(chars)

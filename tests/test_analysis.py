@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import marshal
 import tempfile
 from pathlib import Path
@@ -10,6 +11,7 @@ import jieba
 import pytest
 from whoosh.analysis import Token
 
+from search import analysis
 from search.analysis import (
     ChineseWordTokenizer,
     HanCharacterTokenizer,
@@ -132,3 +134,13 @@ def test_jieba_loads_its_whole_dictionary_cache_unchanged() -> None:
         freq, total = marshal.load(file)  # as jieba itself reads it
     assert len(freq) > 300_000
     assert (tokenizer.FREQ, tokenizer.total) == (freq, total)
+
+
+def test_analysis_does_not_import_ingestion() -> None:
+    # Mojibake is found once, at ingestion; the analyzers only see its characters masked.
+    tree = ast.parse(Path(analysis.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for alias in node.names}
+    assert "search.text" in imported
+    assert not imported & {"search.mojibake", "search.documents", "search.index"}

@@ -22,6 +22,7 @@ from search.documents import (
     list_sources,
     read_document,
 )
+from search.mojibake import garbled_spans
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 SEED = SEEDS / "000_0c4e82e9c0ffe15d.txt"
@@ -97,6 +98,30 @@ def test_seed_paragraphs_are_the_files_text() -> None:
         assert paragraph in lines
     assert seed.paragraphs[-1] + "/span>" in lines
     assert seed.paragraphs[-1].endswith("趙健?。?")
+
+
+@pytest.mark.parametrize("repair", [True, False])
+def test_garbled_runs_are_found_once_at_ingestion_and_masked(repair: bool) -> None:
+    seed = read_document(SEED, "000_0c4e82e9c0ffe15d", repair=repair)
+    texts = [seed.header, *seed.paragraphs, seed.title, *seed.authors, seed.source]
+    for text in texts:
+        masked = seed.masked(text)
+        assert len(masked) == len(text)
+        spans = garbled_spans(text)
+        assert seed.garbled.get(text, ()) == tuple(spans)
+        assert [i for i, char in enumerate(masked) if char != text[i]] \
+            == [i for start, end in spans for i in range(start, end)]
+        assert {masked[i] for start, end in spans for i in range(start, end)} <= {"\ufffd"}
+    # The byline's lost byte stays garbled with or without repair; the four byte-shifted runs
+    # are garbled only when they are not repaired.
+    last = seed.paragraphs[-1]
+    assert seed.masked(last).endswith("趙健\ufffd\ufffd\ufffd")
+    flagged = [seed.paragraphs.index(text) for text in seed.garbled if text in seed.paragraphs]
+    assert sorted(flagged) == ([len(seed.paragraphs) - 1] if repair else [1, 5, 7])
+    # Only the garbled characters are masked: the words beside them stay.
+    masked = seed.masked(seed.paragraphs[1])
+    assert "孟凡軍表示" in masked and "彪" not in masked
+    assert seed.masked("a text not of this document") == "a text not of this document"
 
 
 def test_seed_listed_with_its_doc_id() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from whoosh import index as whoosh_index
 
-from search.analysis import HAN_RUN_RE, searchable_text
+from search.analysis import HAN_RUN_RE, normalize
 from search.config import load_settings
 from search.documents import read_document
 from search.index import build, current_build
@@ -90,8 +90,7 @@ def test_every_sampled_substring_finds_exactly_the_paragraphs_containing_it(
     texts = []
     for path in sorted(corpus_dir.rglob("*.txt")):
         doc = read_document(path, path.stem)
-        header = " ".join([doc.title, doc.subtitle, *doc.byline])
-        texts += [searchable_text(t) for t in (header, *doc.paragraphs)]
+        texts += [normalize(doc.masked(t)).text for t in (doc.header, *doc.paragraphs)]
     runs = [run for t in texts for run in HAN_RUN_RE.findall(t) if len(run) >= 2]
     rng = random.Random(8)
     checked = 0
@@ -434,7 +433,7 @@ def test_explain_signals_sum_to_the_score_and_change_nothing(searcher: Searcher,
                          / signal.average_length)
             expected = signal.weight * signal.idf * (K1 + 1) * signal.tf / (signal.tf + norm)
             assert signal.value == pytest.approx(expected)
-            assert signal.length == len(searchable_text(hit.text)) or hit.paragraph == 0
+            assert signal.length == len(normalize(hit.text).text) or hit.paragraph == 0
         assert hit.to_dict()["explain"]["tier"] == explanation.tier
 
 

@@ -57,10 +57,13 @@ def test_switched_off_the_garbage_stays_but_makes_no_index_terms(unrepaired: Sea
     article = unrepaired.article(SEED_ID)
     assert article is not None and "彪\ue269菔泄ば啪志珠L孟凡軍" in article.paragraphs[1]
     # Garbled characters are shown as they are but are not searchable...
-    for garbage in ("彪", "菔泄", "啪志"):
+    for garbage in ("彪", "菔泄", "啪志", '"泄ば啪"'):
         assert unrepaired.search(garbage).total == 0, garbage
-    # ...while the clean words around them still are.
-    assert keys(unrepaired.search("孟凡军")) == [(SEED_ID, 2)]
+    # ...while the clean words around them still are, highlighted on the original characters.
+    page = unrepaired.search("孟凡军")
+    assert keys(page) == [(SEED_ID, 2)]
+    assert marks(page.hits[0].highlight) == ["孟凡軍"]
+    assert "彪\ue269菔泄ば啪志珠L孟凡軍" in page.hits[0].text
 
 
 def test_repairs_are_listed_as_json(seed_dir: Path) -> None:
