@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,3 +51,31 @@ def tree_size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+# Sections of docs/benchmarks.md written by measurements of their own (``python -m
+# bench.reposts``), between these markers; bench/report.py keeps them when it rewrites the file.
+_SECTION = "<!-- section {name} -->\n{body}<!-- end of section {name} -->\n"
+
+
+def _section_re(name: str) -> re.Pattern[str]:
+    return re.compile(_SECTION.format(name=re.escape(name), body=".*?"), re.DOTALL)
+
+
+def marked_sections(text: str) -> str:
+    """The marked sections of a report, to carry over when the rest is written anew."""
+    names = re.findall(r"<!-- section ([\w.]+) -->", text)
+    return "".join("\n" + match.group(0) for name in names
+                   for match in [_section_re(name).search(text)] if match)
+
+
+def write_section(path: Path, name: str, markdown: str) -> None:
+    """Put ``markdown`` into the marked section ``name`` of ``path``, replacing it or adding it
+    at the end."""
+    section = _SECTION.format(name=name, body=markdown.rstrip() + "\n")
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if _section_re(name).search(text):
+        text = _section_re(name).sub(lambda _: section, text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text, encoding="utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.common import marked_sections
 from bench.stacks import STACKS
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -522,7 +523,10 @@ def write(results: dict, markdown_path: Path, chart_path: Path) -> None:
     if results.get("scale"):
         scale_chart(results, chart_path.with_name(chart_path.stem + "-scale.png"))
     chart_name = chart_path.relative_to(markdown_path.parent).as_posix()
-    markdown_path.write_text(render(results, chart_name), encoding="utf-8")
+    # Sections written by other measurements (bench/reposts.py) stay.
+    kept = marked_sections(markdown_path.read_text(encoding="utf-8")) \
+        if markdown_path.exists() else ""
+    markdown_path.write_text(render(results, chart_name) + kept, encoding="utf-8")
 
 
 def summary(results: dict) -> str:

@@ -27,16 +27,18 @@ import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from math import comb
 from pathlib import Path
 
 import opencc
 
+from bench.common import write_section
 from bench.corpus import DATA_DIR, SIMPLIFIED_DIR, ensure_corpus
-from search.analysis import HAN_RUN_RE
+from bench.report import DOC_PATH, REPO_DIR
 from search.documents import Document, iter_documents
 from search.stories import DEFAULT_PARAMS, Signature, Stories, StoryParams, signature
+from search.text import HAN_RUN_RE
 
 REPOSTS_DIR = DATA_DIR / "reposts"
 KINDS = ("copy", "banner", "title", "editor", "drop", "chars", "all")
@@ -249,16 +251,33 @@ def main(argv: list[str] | None = None) -> None:
                         help="originals that get reposts (default 1000)")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--sweep", action="store_true", help="also try other parameters")
+    parser.add_argument("--write", action="store_true",
+                        help=f"write the figures into {DOC_PATH.relative_to(REPO_DIR)}")
     args = parser.parse_args(argv)
     truth = write_corpus(args.sample, args.seed)
     documents = read_documents()
     started = time.perf_counter()
     groups = Stories.from_signatures(signatures_for(documents, DEFAULT_PARAMS)).groups()
     seconds = time.perf_counter() - started
-    print(report(score(groups, truth), DEFAULT_PARAMS, documents, seconds))
+    command = "python -m bench.reposts" + (" --sweep" if args.sweep else "")
+    if args.sample != 1000 or args.seed != 15:
+        command += f" --sample {args.sample} --seed {args.seed}"
+    parts = [
+        "## Reposts: articles grouped into stories",
+        "",
+        f"- Command: `{command}`; {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+        "- Corpus: every People's Daily article of the benchmark corpus (simplified), and "
+        f"reposts of {args.sample} of them chosen with seed {args.seed} (see bench/reposts.py)",
+        "",
+        report(score(groups, truth), DEFAULT_PARAMS, documents, seconds),
+    ]
     if args.sweep:
-        print()
-        print(sweep(documents, truth))
+        parts += ["", "Other parameters (precision and recall on the same corpus):", "",
+                  sweep(documents, truth)]
+    markdown = "\n".join(parts)
+    print(markdown)
+    if args.write:
+        write_section(DOC_PATH, "reposts", markdown)
 
 
 if __name__ == "__main__":

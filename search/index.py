@@ -53,6 +53,7 @@ from search.documents import (
 )
 from search.errors import SearchError
 from search.segments import WorkerLost, write_index
+from search.stories import Signature, Stories, restore_files, signature, stories_files
 
 # The article fields on every record (for filters), also kept per article in ``article``.
 ARTICLE_FIELDS = ("title", "author", "source")
@@ -157,6 +158,8 @@ class BuildReport:
     added: list[str] = field(default_factory=list)  # updates only
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    # The repost signature of every article read, from which the build's stories are made.
+    signatures: list[Signature] = field(default_factory=list, repr=False)
 
     @property
     def characters_per_second(self) -> float:
@@ -177,6 +180,7 @@ class BuildReport:
         self.skipped.extend(part.skipped)
         self.spam.extend(part.spam)
         self.repairs.extend(part.repairs)
+        self.signatures.extend(part.signatures)
 
 
 def records(doc: Document) -> Iterator[dict[str, object]]:
@@ -417,6 +421,7 @@ def _write_build(build_dir: Path, sources: Sequence[Path], total: int, procs: in
     if ix.doc_count() != added:
         raise IndexUnusable(f"the build in {build_dir} is incomplete ({ix.doc_count()} of "
                             f"{added} records): an indexing worker failed")
+    Stories.from_signatures(report.signatures).save(build_dir)
     built_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     _write_info(build_dir, report.documents, report.paragraphs, sources, built_at)
 
@@ -430,6 +435,7 @@ def _index_entry(entry: tuple[Path, str, Path | None], add_document: Callable[..
         part.skipped.append(item)
         return part
     part.count(item)
+    part.signatures.append(signature(item))
     for record in records(item):
         add_document(**record)
     return part
@@ -509,6 +515,7 @@ def _update_build(build_dir: Path, listing: list[tuple[Path, str]], sources: Seq
             (report.changed if doc_id in indexed else report.added).append(doc_id)
             writer.delete_by_term("doc_id", doc_id)
             report.count(doc)
+            report.signatures.append(signature(doc))
             for record in records(doc):
                 writer.add_document(**record)
         for doc_id in sorted(set(indexed) - listed):
@@ -517,7 +524,21 @@ def _update_build(build_dir: Path, listing: list[tuple[Path, str]], sources: Seq
         if not (report.added or report.changed or report.removed):
             writer.cancel()
             return
-        writer.commit()
+        stories = Stories.load(build_dir)
+        if stories is None:
+            raise IndexNotFound(f"the stories of the index at {build_dir.parent.parent} are "
+                                "missing or damaged: run 'zhsearch build' to rebuild it")
+        stories.remove([*report.changed, *report.removed])
+        stories.add(report.signatures)
+        # Saved before the commit, so that a searcher that sees the new index reads its
+        # stories; put back if the commit fails.
+        saved = stories_files(build_dir)
+        stories.save(build_dir)
+        try:
+            writer.commit()
+        except BaseException:
+            restore_files(build_dir, saved)
+            raise
     except BaseException:
         with suppress(Exception):  # the first error is the one to report
             writer.cancel()

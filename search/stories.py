@@ -40,6 +40,7 @@ from datasketch import MinHash, MinHashLSH
 
 from search.analysis import normalize
 from search.documents import Document
+from search.text import HAN
 
 # In a build folder: the signatures (an array, one row per article) and what goes with them.
 SIGNATURES_FILE = "stories.npy"
@@ -51,8 +52,7 @@ STORIES_FORMAT = 1
 _SCHEME = "affine32"
 # What a shingle is made of: Han characters, Latin letters and digits. Punctuation and spaces
 # are what reposting changes most (full-width/half-width, quotes, line breaks) and say little.
-_KEPT = re.compile(r"[0-9a-z\u00c0-\u024f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-                   r"\U00020000-\U0003134f]+")
+_KEPT = re.compile(f"[0-9a-z\u00c0-\u024f{HAN}]+")
 # A title is looked for in the other article's first three parts (title, subtitle or a banner,
 # first paragraph), each cut to this many characters.
 _HEADS = 3
@@ -302,7 +302,14 @@ class Stories:
         return cls(params=params, signatures=signatures, links=links)
 
 
-def group(signatures: Sequence[Signature], params: StoryParams = DEFAULT_PARAMS
-          ) -> list[list[str]]:
-    """The stories of two articles or more among ``signatures``, each earliest first."""
-    return Stories.from_signatures(signatures, params).groups()
+def stories_files(build_dir: Path) -> dict[str, bytes]:
+    """The bytes of a build's story files, to put back with :func:`restore_files`."""
+    return {name: (Path(build_dir) / name).read_bytes()
+            for name in (SIGNATURES_FILE, STORIES_FILE) if (Path(build_dir) / name).exists()}
+
+
+def restore_files(build_dir: Path, saved: dict[str, bytes]) -> None:
+    """Write back the story files read by :func:`stories_files`."""
+    for name, data in saved.items():
+        (Path(build_dir) / name).write_bytes(data)
+
