@@ -10,9 +10,10 @@ indexed record, in the article's own script.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -75,6 +76,9 @@ class Document:
     encoding: str  # 'utf-8', 'gb18030' or 'big5'
     spam: list[str] = field(default_factory=list)  # paragraphs left out as SEO spam
     repairs: list[Repair] = field(default_factory=list)
+    url: str = ""  # the article's original address, "" if none (JSON Lines input)
+    line: int | None = None  # its line in a JSON Lines file; None for a file of its own
+    dropped: list[str] = field(default_factory=list)  # bad fields left out, one reason each
     # Garbled runs that repair did not fix (search.mojibake.garbled_spans), found once here:
     # for each text that the index makes terms of (the header, each body paragraph, the title,
     # each author and the source) and that holds any, keyed by that text. See masked().
@@ -103,10 +107,17 @@ class Document:
 
 @dataclass
 class Skipped:
-    """A file that could not be read as an article, with a one-line reason."""
+    """What was left out: a file, or a line of a JSON Lines file, with a one-line reason (and,
+    in a build report's ``dropped``, a bad field of an article that was kept)."""
 
     path: Path
     reason: str
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        """``path`` or ``path:line``."""
+        return f"{self.path}:{self.line}" if self.line is not None else str(self.path)
 
 
 class DocumentError(SearchError):
@@ -507,18 +518,7 @@ def read_document(path: Path, doc_id: str, *, repair: bool = True) -> Document:
     if not text.strip():
         raise DocumentError("empty file")
 
-    cleaned = (clean_text(paragraph).strip() for paragraph in _split_paragraphs(text))
-    paragraphs = [paragraph for paragraph in cleaned if paragraph]
-    if not paragraphs:
-        raise DocumentError("no text left after removing HTML")
-    fixes: dict[str, list[mojibake.Fix]] = {}
-    if repair:
-        for i, paragraph in enumerate(paragraphs):
-            repaired, found = mojibake.repair(paragraph)
-            if found:
-                paragraphs[i] = repaired
-                fixes[repaired] = found
-
+    paragraphs, fixes = _clean(_split_paragraphs(text), repair)
     title, rest = paragraphs[0], paragraphs[1:]
     byline: list[str] = []
     spam: list[str] = []
@@ -546,10 +546,6 @@ def read_document(path: Path, doc_id: str, *, repair: bool = True) -> Document:
         body = [title]
 
     meta = _parse_bylines(byline)
-    # Repairs are reported by body paragraph number; 0 stands for the header lines.
-    numbers = {paragraph: number for number, paragraph in enumerate(body, 1)}
-    repairs = [Repair(numbers.get(paragraph, 0), fix.before, fix.after, round(fix.score, 3))
-               for paragraph, found in fixes.items() for fix in found]
     document = Document(
         doc_id=doc_id,
         path=path,
@@ -564,7 +560,163 @@ def read_document(path: Path, doc_id: str, *, repair: bool = True) -> Document:
         content_hash=hashlib.sha256(data).hexdigest(),
         encoding=encoding,
         spam=spam,
-        repairs=repairs,
+        repairs=_repairs(fixes, body),
     )
     document.find_garbled()
     return document
+
+
+def _clean(paragraphs: Iterable[str], repair: bool
+           ) -> tuple[list[str], dict[str, list[mojibake.Fix]]]:
+    """Paragraphs without HTML, trimmed, empty ones left out, mojibake repaired if ``repair``;
+    and the repairs made, by repaired paragraph. Raises DocumentError when nothing is left."""
+    cleaned = (clean_text(paragraph).strip() for paragraph in paragraphs)
+    kept = [paragraph for paragraph in cleaned if paragraph]
+    if not kept:
+        raise DocumentError("no text left after removing HTML")
+    fixes: dict[str, list[mojibake.Fix]] = {}
+    if repair:
+        for i, paragraph in enumerate(kept):
+            repaired, found = mojibake.repair(paragraph)
+            if found:
+                kept[i] = repaired
+                fixes[repaired] = found
+    return kept, fixes
+
+
+def _repairs(fixes: dict[str, list[mojibake.Fix]], body: list[str]) -> list[Repair]:
+    """The repairs by body paragraph number; 0 stands for the header lines."""
+    numbers = {paragraph: number for number, paragraph in enumerate(body, 1)}
+    return [Repair(numbers.get(paragraph, 0), fix.before, fix.after, round(fix.score, 3))
+            for paragraph, found in fixes.items() for fix in found]
+
+
+# --- JSON Lines ---------------------------------------------------------------------------------
+
+JSONL_SUFFIX = ".jsonl"
+
+
+def read_jsonl(path: Path, *, repair: bool = True, seen: dict[str, str] | None = None
+               ) -> Iterator[Document | Skipped]:
+    """Yield a Document for every good line of a JSON Lines file, a Skipped for every bad one.
+
+    A line is one article: ``{"id", "title", "body" | "paragraphs", "source", "published",
+    "authors", "url"}``. ``id`` (a string or an integer) is required and becomes the doc_id;
+    ``body`` is a string of paragraphs separated by blank lines, ``paragraphs`` a list of
+    strings (it wins over ``body``); ``published`` an ISO 8601 date or date-time (an offset is
+    dropped: the time is kept as written, like a byline's); ``authors`` a string or a list.
+    Cleaning, mojibake repair and the spam rule apply as to a ``.txt`` article. A bad line (not
+    UTF-8, not JSON, not an object, no id, a duplicate id, no text) is skipped; a bad field
+    (a date that is not ISO 8601, a field of the wrong type) is dropped and named in
+    ``Document.dropped``. ``seen`` maps the ids read so far to where (``file:line``), across
+    files; the first article with an id keeps it. Blank lines are ignored.
+    """
+    path = Path(path)
+    seen = {} if seen is None else seen
+    try:
+        handle = open(path, "rb")
+    except OSError as error:
+        yield Skipped(path, f"unreadable: {error.strerror or error}")
+        return
+    with handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            try:
+                doc = _jsonl_article(path, number, raw, repair, seen)
+            except DocumentError as error:
+                yield Skipped(path, str(error), number)
+                continue
+            seen[doc.doc_id] = f"{path}:{number}"
+            yield doc
+
+
+def _jsonl_article(path: Path, number: int, raw: bytes, repair: bool,
+                   seen: dict[str, str]) -> Document:
+    """The Document of one line; raises DocumentError with the reason the line is skipped."""
+    try:
+        item = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise DocumentError("not UTF-8") from None
+    except ValueError as error:
+        raise DocumentError(f"not JSON ({getattr(error, 'msg', error)})") from None
+    if not isinstance(item, dict):
+        raise DocumentError(f"not a JSON object but {type(item).__name__}")
+    doc_id = item.get("id")
+    if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+        doc_id = str(doc_id)
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        raise DocumentError('no "id" (a non-empty string or an integer)')
+    doc_id = doc_id.strip()
+    if doc_id in seen:
+        raise DocumentError(f"duplicate id {doc_id!r} (already at {seen[doc_id]})")
+    dropped: list[str] = []
+
+    def text_field(name: str) -> str:
+        value = item.get(name)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            dropped.append(f'"{name}" dropped: not a string')
+            return ""
+        return value
+
+    paragraphs: list[str] = []
+    if "paragraphs" in item:
+        listed = item["paragraphs"]
+        if isinstance(listed, list) and all(isinstance(p, str) for p in listed):
+            paragraphs = [p for p in listed if p.strip()]
+        else:
+            dropped.append('"paragraphs" dropped: not a list of strings')
+    if not paragraphs:
+        paragraphs = _split_paragraphs(text_field("body"))
+    title = text_field("title").strip()
+    if not title and not paragraphs:
+        raise DocumentError('no text: no "title", "body" or "paragraphs"')
+    cleaned, fixes = _clean([title, *paragraphs] if title else paragraphs, repair)
+    title, rest = cleaned[0], cleaned[1:]
+    spam = [p for p in rest if is_spam(p, title)]
+    body = [p for p in rest if p not in spam] or [title]
+    published = None
+    date = item.get("published")
+    if date is not None:
+        published = _iso_date(date)
+        if published is None:
+            dropped.append(f'"published" dropped: {date!r} is not an ISO 8601 date')
+    authors: list[str] = []
+    names = item.get("authors")
+    if isinstance(names, str):
+        _add_names(authors, names)
+    elif isinstance(names, list) and all(isinstance(name, str) for name in names):
+        # Listed names stay whole ("Wang Ming"); a string is split like a byline's.
+        authors = list(dict.fromkeys(name.strip() for name in names if name.strip()))
+    elif names is not None:
+        dropped.append('"authors" dropped: not a string or a list of strings')
+    document = Document(
+        doc_id=doc_id, path=path, title=title, subtitle="", authors=authors,
+        source=clean_text(text_field("source")).strip(), published=published, editors=[],
+        byline=[], paragraphs=body, content_hash=hashlib.sha256(raw).hexdigest(),
+        encoding="utf-8", spam=spam, repairs=_repairs(fixes, body),
+        url=text_field("url").strip(), line=number, dropped=dropped,
+    )
+    document.find_garbled()
+    return document
+
+
+def _iso_date(value: object) -> datetime | None:
+    """An ISO 8601 date or date-time as a naive datetime (an offset dropped), or None."""
+    if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat does not read "Z"
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=None)
+    except ValueError:
+        return None
+
+
+# A date, optionally with a time: what fromisoformat reads beyond ISO 8601 (a space for the "T",
+# week dates in 3.11) is not accepted, so the rule is the same on every Python.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?"
+                       r"(?:[Zz]|[+-]\d{2}:\d{2})?)?$")
