@@ -62,7 +62,7 @@ BUILDS = "builds"
 BUILD_INFO = "build.json"
 # Recorded in build.json; raised whenever the schema or the meaning of a field changes, so that
 # a searcher or an update refuses a build it would misread.
-INDEX_FORMAT = 6
+INDEX_FORMAT = 7
 LOCK = ".lock"
 # What a folder made by us may hold; anything else means the path is someone else's folder.
 _OWN_NAMES = {CURRENT, BUILDS, LOCK, ".gitignore", CURRENT + ".tmp"}
