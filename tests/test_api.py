@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from search.index import BuildReport, build
 from tests.conftest import make_app
@@ -25,7 +28,6 @@ from web.searcher import close_searcher
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
-OPENAPI = json.loads((ROOT / "web" / "openapi.json").read_text(encoding="utf-8"))
 
 
 # --- fixtures (the shared seed index moves to conftest.py once there is one) ---------------------
@@ -54,65 +56,56 @@ def seed_doc_id(client) -> str:
     return client.get("/api/search?q=枣庄").get_json()["hits"][0]["doc_id"]
 
 
-# --- a small OpenAPI 3.0 schema checker (enough for the schemas in web/openapi.json) --------------
+# --- the contract: the OpenAPI document the app serves, checked with a real validator ----------
 
 
-def deref(node: dict[str, Any]) -> dict[str, Any]:
-    """Follow a local ``$ref`` (``#/components/...``) to the object it names."""
-    while "$ref" in node:
-        target: Any = OPENAPI
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
+def served_openapi() -> dict[str, Any]:
+    """The OpenAPI document as the app serves it with the default settings (needs no index)."""
+    app = make_app(Path("/nonexistent-index"))
+    return app.test_client().get("/api/openapi.json").get_json()
 
 
-def violations(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
-    """Every way ``value`` breaks ``schema`` (types, required, enum, minimum, items, extras)."""
-    schema = deref(schema)
-    if value is None:
-        return [] if schema.get("nullable") else [f"{where}: null"]
-    kind = schema.get("type")
-    checks = {
-        "object": lambda v: isinstance(v, dict),
-        "array": lambda v: isinstance(v, list),
-        "string": lambda v: isinstance(v, str),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-    }
-    if kind and not checks[kind](value):
-        return [f"{where}: {type(value).__name__} is not {kind}"]
-    problems = []
-    if "enum" in schema and value not in schema["enum"]:
-        problems.append(f"{where}: {value!r} not in {schema['enum']}")
-    if "minimum" in schema and value < schema["minimum"]:
-        problems.append(f"{where}: {value} < {schema['minimum']}")
-    if kind == "object":
-        properties = schema.get("properties", {})
-        problems += [f"{where}: missing {key}" for key in schema.get("required", [])
-                     if key not in value]
-        if schema.get("additionalProperties") is False:
-            problems += [f"{where}: unexpected {key}" for key in value if key not in properties]
-        for key, item in value.items():
-            if key in properties:
-                problems += violations(item, properties[key], f"{where}.{key}")
-    if kind == "array":
-        for number, item in enumerate(value):
-            problems += violations(item, schema.get("items", {}), f"{where}[{number}]")
-    return problems
+OPENAPI = served_openapi()
+OPENAPI_URI = "urn:zhsearch:openapi"
+# The document as one JSON Schema 2020-12 resource (OpenAPI 3.1's dialect), so that the $refs
+# inside its schemas resolve.
+REGISTRY = Registry().with_resource(
+    OPENAPI_URI, Resource.from_contents(OPENAPI, default_specification=DRAFT202012))
+
+
+def violations(value: Any, schema: dict[str, Any]) -> list[str]:
+    """Every way ``value`` breaks ``schema`` (a schema of the document), by jsonschema."""
+    pointer = schema["$ref"] if set(schema) == {"$ref"} else None
+    root = {"$ref": OPENAPI_URI + pointer} if pointer else schema
+    validator = Draft202012Validator(root, registry=REGISTRY,
+                                     format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return [f"{error.json_path}: {error.message}" for error in validator.iter_errors(value)]
 
 
 def check_against_openapi(path_template: str, response) -> None:
-    """Assert that a response is documented (status, media type) and matches its schema."""
+    """Assert that a response is documented (status, media type, headers) and matches its schema."""
     operation = OPENAPI["paths"][path_template]["get"]
     documented = operation["responses"].get(str(response.status_code))
     assert documented, f"{response.status_code} is not documented for {path_template}"
-    content = deref(documented)["content"]
+    for header in documented.get("headers", {}):
+        assert header in response.headers, (path_template, response.status_code, header)
+    content = documented["content"]
     assert response.mimetype in content, (path_template, response.mimetype)
     if response.mimetype == "application/json":
         schema = content["application/json"]["schema"]
         assert violations(response.get_json(), schema) == []
+
+
+def test_the_checker_finds_what_breaks_the_schema() -> None:
+    good = {"error": {"code": "bad_query", "message": "x"}}
+    error = {"$ref": "#/components/schemas/Error"}
+    assert violations(good, error) == []
+    assert violations({"error": {"code": "bad_query"}}, error)  # no message
+    assert violations({"error": {"code": "nonsense", "message": "x"}}, error)  # not a code
+    assert violations({**good, "extra": 1}, error)  # the shape is closed
+    hit = {"$ref": "#/components/schemas/SearchResult"}
+    assert violations({"query": "q", "total": -1, "page": 1, "per_page": 1, "took_ms": 0,
+                       "hits": []}, hit)  # a negative total
 
 
 # --- the error shape --------------------------------------------------------------------------
@@ -383,7 +376,7 @@ def test_openapi_is_served_and_describes_every_route(app, client) -> None:
     response = client.get("/api/openapi.json")
     assert response.status_code == 200
     assert response.get_json() == OPENAPI
-    assert OPENAPI["openapi"].startswith("3.0.")
+    assert OPENAPI["openapi"].startswith("3.1.")
     routes = {
         re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for rule in app.url_map.iter_rules()
@@ -393,26 +386,53 @@ def test_openapi_is_served_and_describes_every_route(app, client) -> None:
     for path, item in OPENAPI["paths"].items():
         assert set(item) == {"get"}, path
         for status, documented in item["get"]["responses"].items():
-            content = deref(documented)["content"]
+            content = documented["content"]
             if path.startswith("/api/") or path == "/healthz":
                 assert "application/json" in content, (path, status)
                 if not status.startswith("2"):
                     assert content["application/json"]["schema"] == {
                         "$ref": "#/components/schemas/Error"
                     }
+            else:
+                assert set(content) == {"text/html"}, (path, status)
 
 
 def test_openapi_refs_all_resolve() -> None:
     refs = re.findall(r'"\$ref": "([^"]+)"', json.dumps(OPENAPI))
     assert refs
+    resolver = REGISTRY.resolver(OPENAPI_URI)
     for ref in refs:
-        assert deref({"$ref": ref})
+        assert resolver.lookup(ref).contents
 
 
 def test_openapi_error_example_matches_a_real_error(client) -> None:
-    example = OPENAPI["components"]["schemas"]["Error"]["example"]
+    (example,) = OPENAPI["components"]["schemas"]["Error"]["examples"]
     real = client.get("/api/search?q=x&page=0").get_json()
     assert real == example
+
+
+def test_the_document_and_the_validation_follow_the_settings(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "no-index", max_page=7, per_page=5, max_per_page=50,
+                   max_analyze_length=12)
+    client = app.test_client()
+    document = client.get("/api/openapi.json").get_json()
+    parameters = {p["name"]: p["schema"] for p in document["paths"]["/api/search"]["get"]
+                  ["parameters"]}
+    assert parameters["page"]["maximum"] == 7
+    assert (parameters["per_page"]["default"], parameters["per_page"]["maximum"]) == (5, 50)
+    (text,) = document["paths"]["/api/analyze"]["get"]["parameters"]
+    assert text["schema"]["maxLength"] == 12
+    refused = {
+        "/api/search?q=x&page=8": "page must be from 1 to 7, not 8",
+        "/api/search?q=x&per_page=51": "per_page must be from 1 to 50, not 51",
+        "/api/analyze?text=" + "字" * 13: "text is 13 characters long; the limit is 12",
+    }
+    for url, message in refused.items():
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert response.get_json() == {"error": {"code": "bad_parameter", "message": message}}
+    assert client.get("/api/search?q=x&page=7&per_page=50").status_code == 503  # accepted
+    assert client.get("/?q=x&page=8").status_code == 400  # the results page too
 
 
 # --- serving ----------------------------------------------------------------------------------

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify
+from flask import Blueprint, Response, abort, current_app, jsonify
 
 from search import analyze
-from web.errors import BadParameter, register_json_errors
-from web.params import page_args, query_text
+from web.errors import register_json_errors
+from web.openapi import openapi_document
+from web.params import current_models, from_request
 from web.searcher import get_searcher, get_settings
 from web.views import article_url
 
@@ -19,18 +19,15 @@ health_bp = Blueprint("health", __name__)
 register_json_errors(bp)
 register_json_errors(health_bp)
 
-OPENAPI_FILE = Path(__file__).with_name("openapi.json")
-
 
 @bp.get("/search")
 def search() -> Response:
     """Search result page as JSON; each hit carries a ``url`` to its paragraph in the article."""
-    query = query_text()
-    page, per_page = page_args()
-    results = get_searcher().search(query, page=page, per_page=per_page)
+    params = from_request(current_models().search)
+    results = get_searcher().search(params.q, page=params.page, per_page=params.per_page)
     body: dict[str, Any] = results.to_dict()
     for hit, hit_json in zip(results.hits, body["hits"], strict=True):
-        hit_json["url"] = article_url(hit.doc_id, hit.paragraph, query)
+        hit_json["url"] = article_url(hit.doc_id, hit.paragraph, params.q)
     return jsonify(body)
 
 
@@ -46,11 +43,8 @@ def document(doc_id: str) -> Response:
 @bp.get("/analyze")
 def analysis() -> Response:
     """How ``text`` is normalized and segmented: what a query or a paragraph is searched as."""
-    text = query_text("text")
-    limit = get_settings().max_analyze_length
-    if len(text) > limit:
-        raise BadParameter(f"text is {len(text)} characters long; the limit is {limit}")
-    return jsonify(analyze(text))
+    params = from_request(current_models().analyze)
+    return jsonify(analyze(params.text))
 
 
 @health_bp.get("/healthz")
@@ -70,5 +64,9 @@ def health() -> Response:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    """The OpenAPI 3 description of every route."""
-    return Response(OPENAPI_FILE.read_bytes(), mimetype="application/json")
+    """The OpenAPI 3.1 description of every route, made from the app's routes and models."""
+    document = current_app.extensions.get("zhsearch.openapi")
+    if document is None:
+        document = openapi_document(current_app, get_settings())
+        current_app.extensions["zhsearch.openapi"] = document
+    return jsonify(document)

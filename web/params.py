@@ -1,40 +1,135 @@
-"""Reading the query string: the one place that decides which parameter values are acceptable."""
+"""The query-string parameters of every endpoint: one pydantic model each, limits from Settings.
+
+The same model validates a request (``from_request``), the CLI's query options (``validate``)
+and is the parameter list of the served OpenAPI document (``web.openapi``), so what is checked
+and what is documented cannot drift apart. A parameter is one line in its model; a bad value is
+a ``BadParameter`` with a one-line message (400 ``bad_parameter``).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Any, TypeVar
 
 from flask import request
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails, PydanticUseDefault
 
+from search import Settings
 from web.errors import BadParameter
 from web.searcher import get_settings
 
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+QUERY_HELP = (
+    "The query, in simplified or traditional script. Empty or absent: no hits. Supports "
+    '"phrases", OR, -word / NOT, parentheses and the filters title:, author:, source:, '
+    "date:2023-04-19 and date:2023-04..2023-05. Longer than the limit or expanding to too "
+    "many index terms: 400 (bad_query)."
+)
+
+# Only ASCII digits, and few enough of them to convert: int() would also take "1_0", " 7 "
+# and other scripts' digits (pydantic's own int parsing takes some of those too).
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
-def query_text(name: str = "q") -> str:
-    """The text of parameter ``name``, or "" when it is absent."""
-    return request.args.get(name, "")
-
-
-def page_args() -> tuple[int, int]:
-    """The ``page`` and ``per_page`` parameters, validated against the configured limits."""
-    settings = get_settings()
-    page = _whole_number("page", default=1, low=1, high=settings.max_page)
-    per_page = _whole_number(
-        "per_page", default=settings.per_page, low=1, high=settings.max_per_page
-    )
-    return page, per_page
-
-
-def _whole_number(name: str, *, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    # Only ASCII digits: int() would also take "1_0", " 7 " and other scripts' digits.
-    if not _WHOLE_NUMBER.fullmatch(raw):
-        raise BadParameter(f"{name} must be a whole number from {low} to {high}, not {raw[:20]!r}")
-    value = int(raw)
-    if not low <= value <= high:
-        raise BadParameter(f"{name} must be from {low} to {high}, not {value}")
+def _whole_number(value: object) -> object:
+    if isinstance(value, str):
+        if value == "":
+            raise PydanticUseDefault()  # an empty value means the default, as documented
+        if not _WHOLE_NUMBER.fullmatch(value):
+            raise ValueError("not a whole number")
+        return int(value)
     return value
+
+
+# A whole number in a query string: ASCII digits; empty means the default.
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+
+
+class Params(BaseModel):
+    """Base of the parameter models: unknown parameters are ignored, values are read-only."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+@dataclass(frozen=True)
+class ParamModels:
+    """The parameter model of each endpoint, for one ``Settings``."""
+
+    search: type[Params]  # GET /api/search and the results page /
+    article: type[Params]  # GET /doc/<doc_id> (the page)
+    analyze: type[Params]  # GET /api/analyze
+
+
+@cache
+def param_models(settings: Settings) -> ParamModels:
+    """The parameter models with the limits of ``settings`` (built once per settings)."""
+
+    class SearchParams(Params):
+        """The query and which page of its results."""
+
+        # The library refuses a longer query itself (400 bad_query, with its reason).
+        q: str = Field("", description=QUERY_HELP, examples=["枣庄"],
+                       json_schema_extra={"maxLength": settings.max_query_length})
+        page: WholeNumber = Field(1, ge=1, le=settings.max_page,
+                                  description="1-based result page; empty means the default.")
+        per_page: WholeNumber = Field(settings.per_page, ge=1, le=settings.max_per_page,
+                                      description="Hits per page; empty means the default.")
+
+    class ArticleParams(Params):
+        """The query whose matches are marked in the article."""
+
+        q: str = Field("", description="Matches of this query are marked in the article.",
+                       examples=["枣庄"])
+
+    class AnalyzeParams(Params):
+        """The text to analyze."""
+
+        text: str = Field("", max_length=settings.max_analyze_length, examples=["棗莊工業倍增"],
+                          description="The text to analyze; absent means empty.")
+
+    return ParamModels(search=SearchParams, article=ArticleParams, analyze=AnalyzeParams)
+
+
+def current_models() -> ParamModels:
+    """The parameter models of the current app's settings."""
+    return param_models(get_settings())
+
+
+P = TypeVar("P", bound=Params)
+
+
+def validate(model: type[P], values: Mapping[str, object]) -> P:
+    """``values`` as a ``model``; raises ``BadParameter`` with a one-line message."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as invalid:
+        raise BadParameter(_message(model, invalid.errors(include_url=False)[0])) from None
+
+
+def from_request(model: type[P]) -> P:
+    """The current request's query string as a ``model`` (the first value of each name)."""
+    return validate(model, request.args.to_dict())
+
+
+def _message(model: type[Params], error: ErrorDetails) -> str:
+    """One line for people from pydantic's error, in the terms of the documented schema."""
+    name = str(error["loc"][0]) if error["loc"] else "parameters"
+    schema: dict[str, Any] = model.model_json_schema()["properties"].get(name, {})
+    value = error["input"]
+    shown = repr(value[:20]) if isinstance(value, str) else repr(value)
+    kind = error["type"]
+    if kind == "string_too_long":
+        return (f"{name} is {len(value)} characters long; the limit is {schema['maxLength']}")
+    if schema.get("type") == "integer":
+        bounds = f"from {schema.get('minimum', 1)} to {schema.get('maximum')}"
+        if kind in ("greater_than_equal", "less_than_equal"):
+            return f"{name} must be {bounds}, not {value}"
+        return f"{name} must be a whole number {bounds}, not {shown}"
+    if schema.get("type") == "boolean":
+        return f"{name} must be 1 or 0 (true or false), not {shown}"
+    if "enum" in schema:
+        return f"{name} must be one of {', '.join(map(str, schema['enum']))}, not {shown}"
+    return f"{name}: {error['msg'].lower()}, not {shown}"

@@ -7,7 +7,7 @@ from datetime import datetime
 from flask import Blueprint, abort, render_template, url_for
 
 from search import QueryError, ResultPage
-from web.params import page_args, query_text
+from web.params import current_models, from_request
 from web.searcher import get_searcher, get_settings
 
 bp = Blueprint("views", __name__)
@@ -53,12 +53,12 @@ def article_url(doc_id: str, paragraph: int, query: str) -> str:
 @bp.get("/")
 def index() -> tuple[str, int]:
     """The search form, and the results when there is a query."""
-    query = query_text()
-    page, per_page = page_args()
+    params = from_request(current_models().search)
+    query = params.q
     if not query.strip():
         return render_template("search.html", query=query, examples=EXAMPLE_QUERIES), 200
     try:
-        results = get_searcher().search(query, page=page, per_page=per_page)
+        results = get_searcher().search(query, page=params.page, per_page=params.per_page)
     except QueryError as error:
         # Keep the query in the box so it can be corrected.
         return render_template("search.html", query=query, error=str(error)), 400
@@ -76,7 +76,7 @@ def index() -> tuple[str, int]:
 @bp.get("/doc/<path:doc_id>")
 def article(doc_id: str) -> str:
     """One whole article with the query's matches marked."""
-    query = query_text()
+    query = from_request(current_models().article).q
     searcher = get_searcher()
     found = searcher.article(doc_id)
     if found is None:

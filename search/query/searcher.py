@@ -134,14 +134,12 @@ class Searcher:
         """One page of paragraphs matching ``query``, best first, with highlights; with
         ``explain``, each hit says how its score was made.
 
-        Raises :class:`QueryError` for a refused query, ``ValueError`` for a bad page.
+        Raises :class:`QueryError` for a refused query. ``page`` and ``per_page`` must be 1 or
+        more; the callers check them (the API against the limits in ``Settings``, in its
+        parameter models, the one place for them).
         """
         started = time.perf_counter()
         per_page = self.settings.per_page if per_page is None else per_page
-        if page < 1:
-            raise ValueError("page must be 1 or more")
-        if not 1 <= per_page <= self.settings.max_per_page:
-            raise ValueError(f"per_page must be between 1 and {self.settings.max_per_page}")
         plan = plan_query(query, self.settings)
         if plan is None:
             return ResultPage(query, 0, page, per_page, _ms(started), [])

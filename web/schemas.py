@@ -1,0 +1,112 @@
+"""The JSON bodies the API answers with, as pydantic models: the schemas of the OpenAPI document.
+
+They describe what ``search``'s result types serialize to (``to_dict``) plus what the web layer
+adds (a hit's ``url``); the tests validate real responses against the served document.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from web.errors import HTTP_CODES, STATUS_BY_CODE
+
+ErrorCode = Literal[tuple(sorted({*HTTP_CODES.values(), *STATUS_BY_CODE, "http_error"}))]  # type: ignore[valid-type]
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: ErrorCode = Field(description="Stable, machine-readable.")
+    message: str = Field(description="One line for people.")
+
+
+class Error(BaseModel):
+    """Every API error (status 4xx or 5xx) has this one shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorDetail
+
+
+class Hit(BaseModel):
+    """One matching paragraph."""
+
+    doc_id: str
+    paragraph: int = Field(ge=0, description="1-based body paragraph; 0 is the header "
+                                             "(title, subtitle, byline).")
+    title: str
+    text: str = Field(description="The paragraph as written in the article.")
+    highlight: str = Field(description="HTML: the paragraph (or an excerpt, … where cut) "
+                                       "escaped, with <mark> around matches.")
+    score: float
+    subtitle: str
+    authors: list[str]
+    source: str
+    published: str | None = Field(description="ISO 8601.")
+    editors: list[str]
+    url: str = Field(description="The article page at this paragraph, e.g. /doc/ID?q=...#p3.")
+
+
+class SearchResult(BaseModel):
+    """One page of hits, best first."""
+
+    query: str
+    total: int = Field(ge=0, description="Matching paragraphs in all.")
+    page: int = Field(ge=1)
+    per_page: int = Field(ge=1)
+    took_ms: float = Field(ge=0)
+    hits: list[Hit]
+
+
+class Article(BaseModel):
+    """A whole article with its metadata."""
+
+    doc_id: str
+    title: str
+    subtitle: str
+    authors: list[str]
+    source: str
+    published: str | None = Field(description="ISO 8601.")
+    editors: list[str]
+    byline: list[str] = Field(description="The metadata lines as written.")
+    paragraphs: list[str] = Field(description="Body paragraphs; paragraphs[n-1] is #pn.")
+
+
+class Token(BaseModel):
+    """One term the text is searched as, with its span in the original text."""
+
+    field: Literal["words", "chars"]
+    term: str
+    start: int = Field(ge=0, description="Offset into text.")
+    end: int = Field(ge=0)
+    position: int | None
+    part: bool = Field(description="A shorter word inside a longer one.")
+
+
+class Analysis(BaseModel):
+    """How a text is normalized and tokenized."""
+
+    text: str
+    normalized: str = Field(description="Full-width folded, lower-cased, simplified.")
+    tokens: list[Token]
+
+
+class Health(BaseModel):
+    """The live index."""
+
+    status: Literal["ok"]
+    documents: int = Field(ge=0)
+    paragraphs: int = Field(ge=0)
+    built_at: str = Field(description="When the live index was built, ISO 8601.")
+    updated_at: str = Field(description="When it was last updated in place, ISO 8601; empty if "
+                                        "never.")
+
+
+class OpenAPIDocument(BaseModel):
+    """An OpenAPI 3.1 document."""
+
+    openapi: str
