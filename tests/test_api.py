@@ -187,6 +187,35 @@ def test_paging_splits_the_same_result_list(client) -> None:
     assert past_the_end["hits"] == [] and past_the_end["total"] == everything["total"]
 
 
+def test_search_explains_each_hit_when_asked(client) -> None:
+    plain = client.get("/api/search?q=工业倍增计划").get_json()["hits"]
+    response = client.get("/api/search?q=工业倍增计划&explain=1")
+    assert response.status_code == 200
+    check_against_openapi("/api/search", response)
+    hits = response.get_json()["hits"]
+    assert hits and all("explain" not in hit for hit in plain)
+    assert [(h["doc_id"], h["paragraph"], h["score"]) for h in hits] == \
+        [(h["doc_id"], h["paragraph"], h["score"]) for h in plain]
+    for hit in hits:
+        explain = hit["explain"]
+        assert explain["score"] == hit["score"] and explain["tier"] in (1, 2)
+        assert sum(s["value"] for s in explain["signals"]) == pytest.approx(hit["score"],
+                                                                            abs=1e-3)
+        for signal in explain["signals"]:
+            if signal["name"] not in ("title", "filter"):  # what BM25 saw
+                assert {"tf", "df", "idf", "length", "average_length"} <= set(signal)
+    assert {"word", "together"} <= {s["name"] for s in hits[0]["explain"]["signals"]}
+    for off in ("explain=0", "explain=", "explain=false"):
+        response = client.get(f"/api/search?q=工业倍增计划&{off}")
+        assert response.status_code == 200, off
+        assert all("explain" not in hit for hit in response.get_json()["hits"]), off
+    refused = client.get("/api/search?q=工业倍增计划&explain=maybe")
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["message"] == \
+        "explain must be 1 or 0 (true or false), not 'maybe'"
+    check_against_openapi("/api/search", refused)
+
+
 @pytest.mark.parametrize(
     "query_string",
     ["page=0", "page=-1", "page=abc", "page=1.5", "page=1_0", "page=%201", "page=１",

@@ -34,10 +34,15 @@ QUERY_HELP = (
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
+def _empty_is_default(value: object) -> object:
+    if value == "":
+        raise PydanticUseDefault()  # an empty value means the default, as documented
+    return value
+
+
 def _whole_number(value: object) -> object:
     if isinstance(value, str):
-        if value == "":
-            raise PydanticUseDefault()  # an empty value means the default, as documented
+        _empty_is_default(value)
         if not _WHOLE_NUMBER.fullmatch(value):
             raise ValueError("not a whole number")
         return int(value)
@@ -46,6 +51,8 @@ def _whole_number(value: object) -> object:
 
 # A whole number in a query string: ASCII digits; empty means the default.
 WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+# A yes or no in a query string: 1/0, true/false (pydantic's booleans); empty means the default.
+Flag = Annotated[bool, BeforeValidator(_empty_is_default)]
 
 
 class Params(BaseModel):
@@ -77,6 +84,7 @@ def param_models(settings: Settings) -> ParamModels:
                                   description="1-based result page; empty means the default.")
         per_page: WholeNumber = Field(settings.per_page, ge=1, le=settings.max_per_page,
                                       description="Hits per page; empty means the default.")
+        explain: Flag = Field(False, description="1: each hit says how its score was made.")
 
     class ArticleParams(Params):
         """The query whose matches are marked in the article."""

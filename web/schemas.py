@@ -32,6 +32,31 @@ class Error(BaseModel):
     error: ErrorDetail
 
 
+class Signal(BaseModel):
+    """One part of a hit's score: a signal's weight times BM25 of one term, and what BM25 saw
+    (see "Ranking" in the README)."""
+
+    name: Literal["word", "text", "together", "across", "title", "filter"]
+    term: str = Field(description="The query text it is about.")
+    weight: float
+    value: float = Field(description="What it adds to the score.")
+    tf: float | None = Field(None, description="Its frequency in the paragraph.")
+    df: int | None = Field(None, ge=0, description="How many paragraphs hold it.")
+    idf: float | None = None
+    length: int | None = Field(None, ge=0, description="The paragraph's length, in characters.")
+    average_length: float | None = None
+
+
+class Explanation(BaseModel):
+    """How a hit's score was made: its tier and the signals it sums."""
+
+    tier: Literal[1, 2] = Field(description="1: the query's words as words; 2: as text only.")
+    score: float = Field(description="The sum of the signals' values (rounded).")
+    k1: float
+    b: float
+    signals: list[Signal]
+
+
 class Hit(BaseModel):
     """One matching paragraph."""
 
@@ -49,6 +74,7 @@ class Hit(BaseModel):
     published: str | None = Field(description="ISO 8601.")
     editors: list[str]
     url: str = Field(description="The article page at this paragraph, e.g. /doc/ID?q=...#p3.")
+    explain: Explanation | None = Field(None, description="With explain=1 only.")
 
 
 class SearchResult(BaseModel):
