@@ -13,11 +13,12 @@ import opensearch_cluster
 import pytest
 from flask import Flask
 
-from search import Searcher, build, load_settings
+from search import BuildReport, Searcher, build, load_settings
 from web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT / "seeds" / "000_0c4e82e9c0ffe15d.txt"
+SEEDS = ROOT / "seeds"
+SEED = SEEDS / "000_0c4e82e9c0ffe15d.txt"
 SEED_ID = "000_0c4e82e9c0ffe15d"
 
 # Small articles in SIMPLIFIED script, so that matching is tested in both directions: the seed
@@ -62,6 +63,13 @@ def index_dir(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     target = tmp_path_factory.mktemp("index")
     build([corpus_dir], target, procs=1)
     return target
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
+    """A real index of the repository's seeds/ (shared by the API, page and browser tests:
+    tests must not change it)."""
+    return build([SEEDS], tmp_path_factory.mktemp("seed-index") / "index")
 
 
 @pytest.fixture(scope="session")

@@ -23,20 +23,10 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from search.index import BuildReport, build
-from tests.conftest import make_app
+from tests.conftest import ROOT, SEEDS, make_app
 from web.searcher import close_searcher
 
-ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT / "seeds"
-
-
-# --- fixtures (the shared seed index moves to conftest.py once there is one) ---------------------
-
-
-@pytest.fixture(scope="session")
-def seed_index(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
-    """An index built from seeds/, once per session."""
-    return build([SEEDS], tmp_path_factory.mktemp("api-seed") / "index")
+# --- fixtures (the seed index, ``seed_index``, is built once in conftest.py) -------------------
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,10 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import waitress
 
-from search.index import BuildReport, build
+from search.index import BuildReport
 from tests.conftest import make_app
 from web.searcher import close_searcher
 
-ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT / "seeds"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -46,11 +44,6 @@ def chromium_or_skip() -> Path:
     if os.environ.get("ZHSEARCH_REQUIRE_BROWSER") == "1":
         pytest.fail(reason + ", and ZHSEARCH_REQUIRE_BROWSER=1 requires it")
     pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def seed_index(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
-    return build([SEEDS], tmp_path_factory.mktemp("browser-seed") / "index")
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,11 @@ import pytest
 from search import load_settings
 from search.index import BuildReport, build
 from search.query import ResultPage
-from tests.conftest import make_app
+from tests.conftest import ROOT, SEEDS, make_app
 from web import CONTENT_SECURITY_POLICY, create_app
 from web.searcher import close_searcher
 from web.views import pagination
 
-ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT / "seeds"
 TEMPLATES = ROOT / "web" / "templates"
 
 # Markup and template syntax that must come back as plain text wherever it is shown.
@@ -38,13 +36,7 @@ HOSTILE_ARTICLE = """\
 """
 
 
-# --- fixtures (the shared seed index moves to conftest.py once there is one) ---------------------
-
-
-@pytest.fixture(scope="session")
-def seed_index(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
-    """An index built from seeds/, once per session."""
-    return build([SEEDS], tmp_path_factory.mktemp("web-seed") / "index")
+# --- fixtures (the seed index, ``seed_index``, is built once in conftest.py) -------------------
 
 
 @pytest.fixture(scope="session")
