@@ -13,12 +13,13 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import BinaryIO, NamedTuple, Protocol
 
 from search import mojibake
 from search.errors import SearchError
@@ -31,16 +32,25 @@ from search.text import (
 )
 
 __all__ = [
+    "READERS",
     "Document",
     "DocumentError",
+    "Reader",
     "Repair",
     "Skipped",
+    "SourceFile",
+    "Unchanged",
     "clean_text",
+    "content_hash",
     "decode",
+    "ingest",
     "is_spam",
     "iter_documents",
     "list_sources",
+    "parse_article",
     "read_document",
+    "read_jsonl",
+    "scan_sources",
 ]
 
 
@@ -126,76 +136,130 @@ class DocumentError(SearchError):
     code = "bad_document"
 
 
-# --- finding files ------------------------------------------------------------------------------
+# --- ingestion: finding files and reading them, for build and update alike -------------------
+
+
+class SourceFile(NamedTuple):
+    """One file found under the sources, to be read by the reader of its format."""
+
+    path: Path
+    # The path relative to its source folder without the format's suffix, '/' separators; for
+    # a .txt file, its article's doc_id.
+    file_id: str
+    duplicate_of: Path | None  # an earlier file with the same id (then this one is skipped)
+    suffix: str  # the key of the reader in READERS
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """An article whose content hash is the one already indexed: an update does not read it."""
+
+    path: Path
+    doc_id: str
+
+
+# What ingestion makes of a file's articles.
+Ingested = Document | Skipped | Unchanged
+
+
+class Reader(Protocol):
+    """Turns one open file (binary) into its articles: a Document, Skipped or Unchanged each.
+
+    A reader checks each article's content hash against ``indexed`` (doc_id -> content hash,
+    what an update already has) before it parses it, and yields Unchanged when they match. Each
+    Document has its garbled runs found (:meth:`Document.find_garbled`). A bad article is a
+    Skipped with a one-line reason; a reader raises only OSError (the file could not be read).
+    """
+
+    def __call__(self, file: SourceFile, handle: BinaryIO, *, repair: bool,
+                 indexed: Mapping[str, str]) -> Iterator[Ingested]: ...
 
 
 def list_sources(sources: Sequence[Path]) -> list[tuple[Path, str]]:
-    """List ``(path, doc_id)`` for every ``*.txt`` under the source folders, ids unique.
+    """List ``(path, file_id)`` for every article file under the source folders, ids unique.
 
-    Folders come in the order given, each one's files sorted by doc_id; a source may also be a
-    single ``.txt`` file.
+    Folders come in the order given, each one's files sorted by id; a source may also be a
+    single file.
 
-    A doc_id already seen in an earlier folder is left out here; ``iter_documents`` reports it
-    as Skipped. Raises DocumentError for a source folder that does not exist.
+    An id already seen in an earlier folder is left out here; :func:`ingest` reports it as
+    Skipped. Raises DocumentError for a source folder that does not exist.
     """
-    return [(path, doc_id) for path, doc_id, first in scan_sources(sources) if first is None]
+    return [(file.path, file.file_id) for file in scan_sources(sources)
+            if file.duplicate_of is None]
 
 
-def scan_sources(sources: Sequence[Path]) -> list[tuple[Path, str, Path | None]]:
-    """Walk the sources: ``(path, doc_id, path that already has this doc_id or None)``.
+def scan_sources(sources: Sequence[Path]) -> list[SourceFile]:
+    """Walk the sources: every file with a reader (see READERS), in the order of
+    :func:`list_sources`, duplicates included, so that :func:`ingest` can report them.
 
-    Every ``*.txt`` in the order of :func:`list_sources`, duplicates included, so that
-    :func:`read_listed` can report them. Raises DocumentError for a missing source folder.
+    Raises DocumentError for a missing source folder.
     """
     seen: dict[str, Path] = {}
-    found: list[tuple[Path, str, Path | None]] = []
+    found: list[SourceFile] = []
     for source in sources:
-        source = Path(source)
-        for path, doc_id in _walk(source):
-            found.append((path, doc_id, seen.get(doc_id)))
-            seen.setdefault(doc_id, path)
+        for path, file_id, suffix in _walk(Path(source)):
+            found.append(SourceFile(path, file_id, seen.get(file_id), suffix))
+            seen.setdefault(file_id, path)
     return found
 
 
-def _walk(source: Path) -> list[tuple[Path, str]]:
-    if source.is_file():  # a single article given directly
-        return [(source, source.name.removesuffix(".txt"))]
+def _walk(source: Path) -> list[tuple[Path, str, str]]:
+    if source.is_file():  # a single file given directly: read as .txt unless it is another format
+        suffix = source.suffix if source.suffix in READERS else ".txt"
+        return [(source, source.name.removesuffix(suffix), suffix)]
     if not source.is_dir():
         raise DocumentError(f"source folder not found: {source}")
-    entries: list[tuple[Path, str]] = []
+    entries: list[tuple[Path, str, str]] = []
     for folder, dirnames, filenames in os.walk(source):
         # Hidden folders (.git, .ipynb_checkpoints) hold copies, not articles.
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         # A folder named x.txt is listed too, so that it is reported rather than ignored.
         for name in [*filenames, *dirnames]:
-            if name.endswith(".txt") and not name.startswith("."):
+            suffix = Path(name).suffix
+            if suffix in READERS and not name.startswith("."):
                 path = Path(folder, name)
-                doc_id = path.relative_to(source).as_posix().removesuffix(".txt")
-                entries.append((path, doc_id))
+                entries.append((path, path.relative_to(source).as_posix().removesuffix(suffix),
+                                suffix))
     entries.sort(key=lambda entry: entry[1])
     return entries
 
 
+def ingest(file: SourceFile, *, repair: bool = True, indexed: Mapping[str, str] | None = None
+           ) -> Iterator[Ingested]:
+    """Read one file of :func:`scan_sources` with the reader of its format: its articles.
+
+    What build and update both read through, so the two skip the same files for the same
+    reasons: a duplicate id, a name that is not UTF-8, a file that cannot be opened or read,
+    then whatever the reader refuses. ``indexed`` (doc_id -> content hash) turns the articles an
+    update already has into Unchanged. Never raises for a bad file.
+    """
+    if file.duplicate_of is not None:
+        yield Skipped(file.path, f"duplicate doc_id {file.file_id!r} "
+                                 f"(already read from {file.duplicate_of})")
+        return
+    if not _is_utf8(file.file_id):
+        # A file or folder name that is not UTF-8 (GBK bytes from an unzipped archive, say)
+        # reaches us with surrogate escapes; the id is stored as UTF-8 and shown in URLs.
+        yield Skipped(file.path, "the file name is not UTF-8; rename the file")
+        return
+    try:
+        with open(file.path, "rb") as handle:
+            yield from READERS[file.suffix](file, handle, repair=repair, indexed=indexed or {})
+    except OSError as error:
+        yield Skipped(file.path, f"unreadable: {error.strerror or error}")
+
+
 def iter_documents(sources: Sequence[Path], *, repair: bool = True
                    ) -> Iterator[Document | Skipped]:
-    """Yield a Document or a Skipped for every article file under the sources, in order.
+    """Yield a Document or a Skipped for every article under the sources, in order.
 
     Never stops on a bad file: each one becomes a Skipped with a one-line reason. ``repair``
-    is passed to :func:`read_document`.
+    turns mojibake repair on (see :func:`read_document`).
     """
-    for path, doc_id, first in scan_sources(sources):
-        yield read_listed(path, doc_id, first, repair=repair)
-
-
-def read_listed(path: Path, doc_id: str, first: Path | None, *, repair: bool = True
-                ) -> Document | Skipped:
-    """One entry of :func:`scan_sources`: its Document, or a Skipped with a one-line reason."""
-    if first is not None:
-        return Skipped(path, f"duplicate doc_id {doc_id!r} (already read from {first})")
-    try:
-        return read_document(path, doc_id, repair=repair)
-    except DocumentError as error:
-        return Skipped(path, str(error))
+    for file in scan_sources(sources):
+        for item in ingest(file, repair=repair):
+            if not isinstance(item, Unchanged):  # only with ``indexed``
+                yield item
 
 
 # --- decoding -----------------------------------------------------------------------------------
@@ -498,20 +562,45 @@ def _is_utf8(name: str) -> bool:
 
 
 def read_document(path: Path, doc_id: str, *, repair: bool = True) -> Document:
-    """Read one article file into a Document; raises DocumentError with a one-line reason.
+    """Read one article file (``.txt``) into a Document; raises DocumentError with a one-line
+    reason.
 
     With ``repair``, byte-shifted mojibake runs are repaired (:mod:`search.mojibake`) in the
     text that is indexed and shown, and listed in ``Document.repairs``; the file is never changed.
+    What cannot be repaired is recorded in ``Document.garbled``.
     """
-    path = Path(path)
-    if not _is_utf8(doc_id):
-        # A file or folder name that is not UTF-8 (GBK bytes from an unzipped archive, say)
-        # reaches us with surrogate escapes; the id is stored as UTF-8 and shown in URLs.
-        raise DocumentError("the file name is not UTF-8; rename the file")
+    (item,) = ingest(SourceFile(Path(path), doc_id, None, ".txt"), repair=repair)
+    if isinstance(item, Skipped):
+        raise DocumentError(item.reason)
+    assert isinstance(item, Document)  # nothing is Unchanged without ``indexed``
+    return item
+
+
+def _read_txt(file: SourceFile, handle: BinaryIO, *, repair: bool, indexed: Mapping[str, str]
+              ) -> Iterator[Ingested]:
+    """The reader of ``.txt`` files: one article a file, its doc_id the file's id."""
+    data = handle.read()
+    digest = content_hash(data)
+    if indexed.get(file.file_id) == digest:
+        yield Unchanged(file.path, file.file_id)
+        return
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise DocumentError(f"unreadable: {error.strerror or error}") from None
+        yield parse_article(data, file.path, file.file_id, repair=repair, digest=digest)
+    except DocumentError as error:
+        yield Skipped(file.path, str(error))
+
+
+def content_hash(data: bytes) -> str:
+    """The content hash of an article (sha256 hex of its bytes): an update re-reads the article
+    when it changes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_article(data: bytes, path: Path, doc_id: str, *, repair: bool = True,
+                  digest: str | None = None) -> Document:
+    """Parse the bytes of one article file (paragraphs at blank lines), its garbled runs found;
+    raises DocumentError. ``digest`` is its :func:`content_hash`, if already known.
+    """
     if not data.strip():
         raise DocumentError("empty file")
     text, encoding = decode(data)
@@ -557,7 +646,7 @@ def read_document(path: Path, doc_id: str, *, repair: bool = True) -> Document:
         editors=meta.editors,
         byline=byline,
         paragraphs=body,
-        content_hash=hashlib.sha256(data).hexdigest(),
+        content_hash=digest or content_hash(data),
         encoding=encoding,
         spam=spam,
         repairs=_repairs(fixes, body),
@@ -695,7 +784,7 @@ def _jsonl_article(path: Path, number: int, raw: bytes, repair: bool,
     document = Document(
         doc_id=doc_id, path=path, title=title, subtitle="", authors=authors,
         source=clean_text(text_field("source")).strip(), published=published, editors=[],
-        byline=[], paragraphs=body, content_hash=hashlib.sha256(raw).hexdigest(),
+        byline=[], paragraphs=body, content_hash=content_hash(raw),
         encoding="utf-8", spam=spam, repairs=_repairs(fixes, body),
         url=text_field("url").strip(), line=number, dropped=dropped,
     )
@@ -720,3 +809,7 @@ def _iso_date(value: object) -> datetime | None:
 # week dates in 3.11) is not accepted, so the rule is the same on every Python.
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?"
                        r"(?:[Zz]|[+-]\d{2}:\d{2})?)?$")
+
+
+# The readers of the article formats, by file suffix (see Reader and ingest).
+READERS: dict[str, Reader] = {".txt": _read_txt}

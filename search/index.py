@@ -15,7 +15,6 @@ previous build is kept, so searchers opened on it keep working until they notice
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -42,13 +41,14 @@ from search.analysis import (
     word_analyzer,
 )
 from search.documents import (
+    READERS,
     Document,
     DocumentError,
     Repair,
     Skipped,
-    list_sources,
-    read_document,
-    read_listed,
+    SourceFile,
+    Unchanged,
+    ingest,
     scan_sources,
 )
 from search.errors import SearchError
@@ -270,10 +270,10 @@ def _check_folder(index_dir: Path) -> None:
                             f"({', '.join(foreign[:3])}); choose an empty or new folder")
 
 
-def _listing(sources: Sequence[Path]) -> list[tuple[Path, str]]:
-    """The articles under ``sources``; a missing source folder is an :class:`IndexUnusable`."""
+def _scan(sources: Sequence[Path]) -> list[SourceFile]:
+    """The files under ``sources``; a missing source folder is an :class:`IndexUnusable`."""
     try:
-        return list_sources(sources)
+        return scan_sources(sources)
     except DocumentError as e:
         raise IndexUnusable(str(e)) from None
 
@@ -360,7 +360,7 @@ def build(sources: Sequence[Path], index_dir: Path, *, procs: int | None = None,
     index_dir = Path(index_dir)
     sources = [Path(s) for s in sources]
     _check_folder(index_dir)
-    total = len(_listing(sources))
+    files = _scan(sources)
     load_user_dict(user_dict)
     procs = procs or os.cpu_count() or 1
     report = BuildReport(index_dir=index_dir)
@@ -372,7 +372,7 @@ def build(sources: Sequence[Path], index_dir: Path, *, procs: int | None = None,
         except OSError as e:
             raise _unwritable(index_dir, e) from None
         try:
-            _write_build(build_dir, sources, total, procs, progress, lock, report, repair)
+            _write_build(build_dir, sources, files, procs, progress, lock, report, repair)
         except BaseException as e:
             shutil.rmtree(build_dir, ignore_errors=True)
             if isinstance(e, OSError):
@@ -388,24 +388,26 @@ def build(sources: Sequence[Path], index_dir: Path, *, procs: int | None = None,
     return report
 
 
-def _write_build(build_dir: Path, sources: Sequence[Path], total: int, procs: int,
-                 progress: bool, lock: int, report: BuildReport, repair: bool) -> None:
-    """Write every document into a new Whoosh index in ``build_dir`` and check it is whole.
+def _write_build(build_dir: Path, sources: Sequence[Path], files: list[SourceFile],
+                 procs: int, progress: bool, lock: int, report: BuildReport,
+                 repair: bool) -> None:
+    """Write every document of ``files`` into a new Whoosh index in ``build_dir`` and check
+    it is whole.
 
     Each of ``procs`` workers (forked, see :func:`search.segments.write_index`) reads, analyzes
-    and writes its share of the articles into segments of its own.
+    and writes its share of the files into segments of its own.
     """
     ix = whoosh_index.create_in(build_dir, make_schema())
     if procs > 1:
         _load_analysis(ix.schema)
     parts: dict[int, BuildReport] = {}
-    with _progress_bar(total, progress) as advance:
+    with _progress_bar(len(files), progress) as advance:
         def collect(position: int, part: BuildReport) -> None:
             parts[position] = part
             advance()
 
         try:
-            added = write_index(ix, scan_sources(sources), partial(_index_entry, repair=repair),
+            added = write_index(ix, files, partial(_index_file, repair=repair),
                                 collect, procs=procs, budget_mb=_SEGMENT_BUDGET_MB,
                                 close_in_workers=[lock], compound=False,
                                 codec=W3Codec(blocklimit=_BLOCK_POSTINGS))
@@ -416,7 +418,7 @@ def _write_build(build_dir: Path, sources: Sequence[Path], total: int, procs: in
         report.merge(parts[position])
     if report.documents == 0:
         raise IndexUnusable(
-            f"nothing to index: no readable .txt article under "
+            f"nothing to index: no readable article ({', '.join(READERS)}) under "
             f"{', '.join(map(str, sources))}{_skipped_note(report.skipped)}")
     if ix.doc_count() != added:
         raise IndexUnusable(f"the build in {build_dir} is incomplete ({ix.doc_count()} of "
@@ -426,18 +428,19 @@ def _write_build(build_dir: Path, sources: Sequence[Path], total: int, procs: in
     _write_info(build_dir, report.documents, report.paragraphs, sources, built_at)
 
 
-def _index_entry(entry: tuple[Path, str, Path | None], add_document: Callable[..., None], *,
-                 repair: bool) -> BuildReport:
-    """Read one listed file and add its records (in a worker); what it did, for the report."""
+def _index_file(file: SourceFile, add_document: Callable[..., None], *,
+                repair: bool) -> BuildReport:
+    """Read one listed file and add its articles' records (in a worker); what it did, for the
+    report."""
     part = BuildReport(index_dir=Path())
-    item = read_listed(*entry, repair=repair)
-    if isinstance(item, Skipped):
-        part.skipped.append(item)
-        return part
-    part.count(item)
-    part.signatures.append(signature(item))
-    for record in records(item):
-        add_document(**record)
+    for item in ingest(file, repair=repair):
+        if isinstance(item, Skipped):
+            part.skipped.append(item)
+        elif isinstance(item, Document):
+            part.count(item)
+            part.signatures.append(signature(item))
+            for record in records(item):
+                add_document(**record)
     return part
 
 
@@ -475,48 +478,48 @@ def update(sources: Sequence[Path] | None, index_dir: Path, *, user_dict: Path |
     sources = [Path(s) for s in sources]
     load_user_dict(user_dict)
     report = BuildReport(index_dir=index_dir)
-    listing = _listing(sources)
+    files = _scan(sources)
     current_build(index_dir)  # no index here: say so before creating a lock file in the folder
     with _locked(index_dir):
         try:
             build_dir = current_build(index_dir)
             check_format(build_dir)
-            _update_build(build_dir, listing, sources, report, repair)
+            _update_build(build_dir, files, sources, report, repair)
         except OSError as e:
             raise _unwritable(index_dir, e) from None
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _update_build(build_dir: Path, listing: list[tuple[Path, str]], sources: Sequence[Path],
+def _update_build(build_dir: Path, files: list[SourceFile], sources: Sequence[Path],
                   report: BuildReport, repair: bool) -> None:
-    """Apply the added, changed and removed documents of ``listing`` to the build in place."""
+    """Apply the added, changed and removed documents of ``files`` to the build in place.
+
+    Files are read as a build reads them (:func:`~search.documents.ingest`), so the index an
+    update leaves holds what a build from the same files would: an article whose file is now
+    skipped is removed, with the reason among the skipped files.
+    """
     ix = whoosh_index.open_dir(build_dir)
     with ix.searcher() as searcher:
         indexed = {fields["doc_id"]: fields["meta"]["content_hash"]
                    for fields in searcher.documents(paragraph=0)}
     writer = ix.writer(limitmb=_WRITER_LIMIT_MB, compound=False,
                        codec=W3Codec(blocklimit=_BLOCK_POSTINGS))
-    listed = {doc_id for _, doc_id in listing}
+    listed: set[str] = set()
     try:
-        for path, doc_id in listing:
-            try:
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError as e:
-                report.skipped.append(Skipped(path, f"unreadable: {e.strerror}"))
+        for item in (item for file in files
+                     for item in ingest(file, repair=repair, indexed=indexed)):
+            if isinstance(item, Skipped):
+                report.skipped.append(item)
                 continue
-            if indexed.get(doc_id) == digest:
+            listed.add(item.doc_id)
+            if isinstance(item, Unchanged):
                 continue
-            try:
-                doc = read_document(path, doc_id, repair=repair)
-            except Exception as e:  # noqa: BLE001 - one bad file never stops an update
-                report.skipped.append(Skipped(path, str(e)))
-                continue
-            (report.changed if doc_id in indexed else report.added).append(doc_id)
-            writer.delete_by_term("doc_id", doc_id)
-            report.count(doc)
-            report.signatures.append(signature(doc))
-            for record in records(doc):
+            (report.changed if item.doc_id in indexed else report.added).append(item.doc_id)
+            writer.delete_by_term("doc_id", item.doc_id)
+            report.count(item)
+            report.signatures.append(signature(item))
+            for record in records(item):
                 writer.add_document(**record)
         for doc_id in sorted(set(indexed) - listed):
             report.removed.append(doc_id)

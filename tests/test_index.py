@@ -15,13 +15,25 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import psutil
 import pytest
 
 from search.config import load_settings
-from search.documents import read_document
+from search.documents import (
+    READERS,
+    DocumentError,
+    Ingested,
+    Skipped,
+    SourceFile,
+    Unchanged,
+    content_hash,
+    parse_article,
+    read_document,
+)
 from search.index import (
     BUILD_INFO,
     BUILDS,
@@ -522,3 +534,90 @@ def test_update_reindexes_only_the_changed_article(seed_copies: Path, tmp_path: 
     assert total_hits(index_dir, "瀑布觀測站") == 1
     info = build_info(current_build(index_dir))
     assert (info["documents"], info["paragraphs"]) == (SEED_COPIES, SEED_COPIES * 8 + 1)
+
+
+# --- one ingestion path for build and update -------------------------------------------------
+
+
+def _bad_files(source: Path) -> None:
+    """Files that cannot be read as articles, one of each reason."""
+    (source / "empty.txt").write_bytes(b"")
+    (source / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (source / "undecodable.txt").write_bytes(b"\xff\xfe\xfd title \xff\xff")
+    (source / "only_tags.txt").write_text("<br><br>\n\n<p></p>", encoding="utf-8")
+    (source / "folder.txt").mkdir()
+    (source / "dangling.txt").symlink_to(source / "nowhere.txt")
+
+
+def test_build_and_update_skip_the_same_files_for_the_same_reasons(three_articles: Path,
+                                                                   tmp_path: Path) -> None:
+    index_dir = tmp_path / "updated"
+    build([three_articles], index_dir, procs=1)
+    _bad_files(three_articles)
+    again = _write(tmp_path / "second" / "a.txt", _article("重複", "同名的文章。"))
+    sources = [three_articles, again.parent]
+
+    built = build(sources, tmp_path / "built", procs=2)
+    updated = update(sources, index_dir)
+
+    reasons = sorted((s.path.name, s.reason) for s in built.skipped)
+    assert len(reasons) == 7
+    assert ("a.txt", f"duplicate doc_id 'a' (already read from {three_articles / 'a.txt'})") \
+        in reasons
+    assert sorted((s.path.name, s.reason) for s in updated.skipped) == reasons
+    assert (updated.added, updated.changed, updated.removed) == ([], [], [])
+    for query in ("紅杉林", "珊瑚礁", "同名", QUERY):
+        assert total_hits(index_dir, query) == total_hits(tmp_path / "built", query), query
+
+
+def test_update_removes_an_article_whose_file_is_now_skipped_as_a_build_would(
+        three_articles: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    build([three_articles], index_dir, procs=1)
+    (three_articles / "a.txt").write_bytes(b"\x00 binary now")
+    report = update([three_articles], index_dir)
+    assert [(s.path.name, s.reason) for s in report.skipped] == [("a.txt", "binary file")]
+    assert report.removed == ["a"]
+    assert total_hits(index_dir, "紅杉林") == 0 and total_hits(index_dir, "珊瑚礁") == 1
+    rebuilt = tmp_path / "rebuilt"
+    build([three_articles], rebuilt, procs=1)
+    assert total_hits(index_dir, "甲文") == total_hits(rebuilt, "甲文") == 0
+
+
+def _read_form_fed(file: SourceFile, handle: BinaryIO, *, repair: bool,
+                   indexed: Mapping[str, str]) -> Iterator[Ingested]:
+    """A second format, as a plug-in: several articles a file, separated by form feeds."""
+    for number, part in enumerate(handle.read().split(b"\f"), 1):
+        doc_id, digest = f"{file.file_id}/{number}", content_hash(part)
+        if indexed.get(doc_id) == digest:
+            yield Unchanged(file.path, doc_id)
+            continue
+        try:
+            yield parse_article(part, file.path, doc_id, repair=repair, digest=digest)
+        except DocumentError as error:
+            yield Skipped(file.path, f"article {number}: {error}")
+
+
+def test_a_format_is_a_reader_plugged_in_by_suffix(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    monkeypatch.setitem(READERS, ".ff", _read_form_fed)
+    source = tmp_path / "source"
+    articles = [_article("甲文", "甲文提到紅杉林保護區。"), _article("乙文", "乙文提到珊瑚礁。"),
+                ""]
+    _write(source / "pack.ff", "\f".join(articles))
+    _write(source / "plain.txt", _article("丙文", "丙文提到沙漠氣象站。"))
+    index_dir = tmp_path / "index"
+    report = build([source], index_dir, procs=1)
+    assert report.documents == 3
+    assert [(s.path.name, s.reason) for s in report.skipped] == [("pack.ff",
+                                                                  "article 3: empty file")]
+    assert total_hits(index_dir, "紅杉林") == total_hits(index_dir, "珊瑚礁") == 1
+
+    articles[1] = _article("乙文", "乙文改寫為高山草甸。")
+    _write(source / "pack.ff", "\f".join(articles))
+    report = update([source], index_dir)
+    # Only the changed article is read again; the unchanged ones stay, none is removed.
+    assert (report.added, report.changed, report.removed) == ([], ["pack/2"], [])
+    assert report.documents == 1
+    assert total_hits(index_dir, "珊瑚礁") == 0 and total_hits(index_dir, "高山草甸") == 1
+    assert total_hits(index_dir, "紅杉林") == total_hits(index_dir, "沙漠氣象站") == 1
