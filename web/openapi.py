@@ -61,13 +61,14 @@ def operations(models: ParamModels) -> dict[str, Operation]:
                 200: Reply("The form or the results (including a page that says nothing "
                            "matched)."),
                 400: Reply("A refused query (the message, the query kept in the box) or a bad "
-                           "page or per_page."),
+                           "page, per_page or regional."),
                 503: PAGE_NO_INDEX,
             }, params=models.search),
         "views.article": Operation(
             "One whole article; paragraph n has the anchor #pn, matches of q are marked.",
             "pages", {
                 200: Reply("The article."),
+                400: Reply("A bad regional."),
                 404: Reply("No article has this id."),
                 503: PAGE_NO_INDEX,
             }, params=models.article, path_params={"doc_id": DOC_ID}),

@@ -55,6 +55,13 @@ WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 Flag = Annotated[bool, BeforeValidator(_empty_is_default)]
 
 
+REGIONAL_HELP = (
+    "1 (the default): a query word also matches its other regions' forms (软件 also finds "
+    "軟體, 信息 資訊), ranked just below the form typed and listed in expanded; 0: only the "
+    "words typed. Empty means the default."
+)
+
+
 class Params(BaseModel):
     """Base of the parameter models: unknown parameters are ignored, values are read-only."""
 
@@ -85,12 +92,15 @@ def param_models(settings: Settings) -> ParamModels:
         per_page: WholeNumber = Field(settings.per_page, ge=1, le=settings.max_per_page,
                                       description="Hits per page; empty means the default.")
         explain: Flag = Field(False, description="1: each hit says how its score was made.")
+        regional: Flag = Field(True, description=REGIONAL_HELP)
 
     class ArticleParams(Params):
         """The query whose matches are marked in the article."""
 
         q: str = Field("", description="Matches of this query are marked in the article.",
                        examples=["枣庄"])
+        regional: Flag = Field(True, description="0: mark only the words typed, not their "
+                                                 "regional forms (see /api/search).")
 
     class AnalyzeParams(Params):
         """The text to analyze."""

@@ -77,6 +77,16 @@ class Hit(BaseModel):
     explain: Explanation | None = Field(None, description="With explain=1 only.")
 
 
+class Expansion(BaseModel):
+    """A word the query also searched for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    from_: str = Field(alias="from", description="The word as typed.")
+    to: str = Field(description="Its alternative (a regional form), in the script the query "
+                                "was typed in.")
+
+
 class SearchResult(BaseModel):
     """One page of hits, best first."""
 
@@ -86,6 +96,8 @@ class SearchResult(BaseModel):
     per_page: int = Field(ge=1)
     took_ms: float = Field(ge=0)
     hits: list[Hit]
+    expanded: list[Expansion] = Field(description="What the query also searched for; empty "
+                                                  "with regional=0.")
 
 
 class Article(BaseModel):

@@ -40,11 +40,14 @@ def display_date(value: str | None) -> str:
     return parsed.strftime("%Y-%m-%d %H:%M")
 
 
-def article_url(doc_id: str, paragraph: int, query: str) -> str:
-    """The link to an article, scrolled to ``paragraph`` (0 = the header) and keeping the query."""
+def article_url(doc_id: str, paragraph: int, query: str, regional: bool = True) -> str:
+    """The link to an article, scrolled to ``paragraph`` (0 = the header) and keeping the query
+    (and ``regional=0``)."""
     args: dict[str, object] = {"doc_id": doc_id}
     if query:
         args["q"] = query
+        if not regional:
+            args["regional"] = 0
     if paragraph > 0:
         args["_anchor"] = f"p{paragraph}"
     return url_for("views.article", **args)
@@ -58,7 +61,8 @@ def index() -> tuple[str, int]:
     if not query.strip():
         return render_template("search.html", query=query, examples=EXAMPLE_QUERIES), 200
     try:
-        results = get_searcher().search(query, page=params.page, per_page=params.per_page)
+        results = get_searcher().search(query, page=params.page, per_page=params.per_page,
+                                        regional=params.regional)
     except QueryError as error:
         # Keep the query in the box so it can be corrected.
         return render_template("search.html", query=query, error=str(error)), 400
@@ -66,9 +70,11 @@ def index() -> tuple[str, int]:
         "search.html",
         query=query,
         results=results,
-        pages=pagination(results, query),
+        pages=pagination(results, query, params.regional),
         examples=EXAMPLE_QUERIES,
         article_url=article_url,
+        regional=params.regional,
+        typed_only=url_for("views.index", q=query, regional=0),
     ), 200
 
 
@@ -76,16 +82,17 @@ def index() -> tuple[str, int]:
 @bp.get("/doc/<path:doc_id>")
 def article(doc_id: str) -> str:
     """One whole article with the query's matches marked."""
-    query = from_request(current_models().article).q
+    params = from_request(current_models().article)
+    query = params.q
     searcher = get_searcher()
     found = searcher.article(doc_id)
     if found is None:
         abort(404, description="There is no article with this id.")
-    paragraphs = searcher.highlight_article(found, query)
+    paragraphs = searcher.highlight_article(found, query, params.regional)
     return render_template("article.html", query=query, article=found, paragraphs=paragraphs)
 
 
-def pagination(results: ResultPage, query: str) -> dict[str, object]:
+def pagination(results: ResultPage, query: str, regional: bool = True) -> dict[str, object]:
     """Page links for a result page: previous, next, and a window of numbers with gaps (None)."""
     default_per_page = get_settings().per_page
 
@@ -93,6 +100,8 @@ def pagination(results: ResultPage, query: str) -> dict[str, object]:
         args: dict[str, object] = {"q": query, "page": number}
         if results.per_page != default_per_page:
             args["per_page"] = results.per_page
+        if not regional:
+            args["regional"] = 0
         return url_for("views.index", **args)
 
     last = max(1, -(-results.total // results.per_page))

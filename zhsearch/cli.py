@@ -143,13 +143,16 @@ def repairs_command(sources: tuple[Path, ...]) -> None:
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
               show_default=True,
               help="Mark matches in colour (auto: on a terminal, unless NO_COLOR is set).")
+@click.option("--regional/--no-regional", default=True, show_default=True,
+              help="Also search each word's other regions' forms (软件: 軟體).")
 def query_command(text: str, index: Path | None, page: int, per_page: int | None,
-                  as_json: bool, explain: bool, color: str) -> None:
+                  as_json: bool, explain: bool, color: str, regional: bool) -> None:
     """Search the index and print the matching paragraphs."""
     settings = _settings(index)
     try:
         searcher = Searcher(settings.index_dir, settings)
-        results = searcher.search(text, page=page, per_page=per_page, explain=explain)
+        results = searcher.search(text, page=page, per_page=per_page, explain=explain,
+                                  regional=regional)
     except SearchError as e:
         raise click.ClickException(str(e)) from None
     if as_json:
@@ -158,6 +161,9 @@ def query_command(text: str, index: Path | None, page: int, per_page: int | None
     colored = color == "always" or (color == "auto" and sys.stdout.isatty()
                                     and "NO_COLOR" not in os.environ)
     click.echo(f"{results.total} paragraphs match ({results.took_ms:.1f} ms)")
+    if results.expanded:
+        click.echo("also searched: " + ", ".join(
+            f"{e['to']} (for {e['from']})" for e in results.expanded))
     for hit in results.hits:
         where = "title" if hit.paragraph == 0 else f"paragraph {hit.paragraph}"
         click.echo(click.style(f"\n{hit.title}", bold=True) + f"  [{hit.doc_id}, {where}]",
@@ -169,7 +175,8 @@ def query_command(text: str, index: Path | None, page: int, per_page: int | None
 
 def _explanation(explanation: Explanation) -> str:
     """A hit's explanation as lines of text: the total, then one line per signal."""
-    lines = [f"  score {explanation.score:g}, tier {explanation.tier} "
+    through = ", through an alternative" if explanation.alternative else ""
+    lines = [f"  score {explanation.score:g}, tier {explanation.tier}{through} "
              f"(BM25 k1 {explanation.k1:g}, b {explanation.b:g})"]
     for signal in explanation.signals:
         seen = "".join(f", {name} {value:.4g}" for name, value in (

@@ -9,7 +9,7 @@ goes to the :class:`~search.query.rank.Scorer`, which weighs it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from whoosh import query as wq
 
@@ -17,8 +17,10 @@ from search.query import rank
 from search.query.plan import (
     AllOf,
     AnyOf,
+    Chunk,
     DateIn,
     Exact,
+    Expanded,
     FieldHas,
     HanRun,
     PlanNode,
@@ -41,6 +43,9 @@ class Matches:
 
     scores: dict[int, float]
     words: set[int]
+    # Those of ``words`` that match as words only through an alternative of a query word (a
+    # regional form, a synonym): they rank just below the records matching as typed.
+    alternative: set[int] = field(default_factory=set)
 
 
 class IndexTerms:
@@ -134,7 +139,8 @@ class Execution:
         tier1 = set(keys)
         for part in parts:
             tier1 &= part.words
-        return Matches(scores, tier1)
+        alternative = set().union(*(p.alternative for p in parts)) & tier1
+        return Matches(scores, tier1, alternative)
 
     @staticmethod
     def _or(parts: list[Matches]) -> Matches | None:
@@ -146,19 +152,40 @@ class Execution:
             for d, s in part.scores.items():
                 scores[d] = scores.get(d, 0.0) + s
             tier1 |= part.words
-        return Matches(scores, tier1)
+        return Matches(scores, tier1, _alternative_only(parts))
 
     def _words(self, leaf: Words) -> Matches | None:
         """Unquoted text: every Han run and Latin word in it must match."""
-        parts = []
-        for chunk in leaf.chunks:
-            if isinstance(chunk, HanRun):
-                parts.append(self._han(chunk))
-            else:
-                scores = self.scorer.bm25(rank.WORD, chunk.text,
-                                          self.terms.postings("words", chunk.text))
-                parts.append(Matches(scores, set(scores)))
+        parts = [self._expanded(chunk) if isinstance(chunk, Expanded) else self._chunk(chunk)
+                 for chunk in leaf.chunks]
         return self._and(parts, set()) if parts else None
+
+    def _chunk(self, chunk: Chunk) -> Matches:
+        if isinstance(chunk, HanRun):
+            return self._han(chunk)
+        scores = self.scorer.bm25(rank.WORD, chunk.text, self.terms.postings("words", chunk.text))
+        return Matches(scores, set(scores))
+
+    def _expanded(self, chunk: Expanded) -> Matches:
+        """A chunk as typed or as any of its alternatives, which score ``rank.ALTERNATIVE``
+        times as much; a record matching several forms keeps its best score."""
+        parts = [self._chunk(chunk.typed)]
+        typed_factor = self.scorer.factor
+        self.scorer.factor = typed_factor * rank.ALTERNATIVE
+        try:
+            parts.extend(m for alternative in chunk.alternatives
+                         if (m := self._words(alternative)))
+        finally:
+            self.scorer.factor = typed_factor
+        scores: dict[int, float] = {}
+        tier1: set[int] = set()
+        for part in parts:
+            for d, s in part.scores.items():
+                if s > scores.get(d, -1.0):
+                    scores[d] = s
+            tier1 |= part.words
+        alternatives = [Matches(p.scores, p.words, p.words) for p in parts[1:]]
+        return Matches(scores, tier1, _alternative_only([parts[0], *alternatives]))
 
     def _han(self, run: HanRun) -> Matches:
         """A run of Han characters: its words anywhere (tier 1), or the run itself (tier 2)."""
@@ -250,6 +277,15 @@ class Execution:
     def _text_frequencies(self, needle: str, found: Iterable[int]) -> dict[int, float]:
         texts = self.records.texts
         return {d: float(texts[d].count(needle)) for d in found}
+
+
+def _alternative_only(parts: list[Matches]) -> set[int]:
+    """The records that match as words in some of ``parts`` (alternatives) but as typed in
+    none."""
+    alternative = set().union(*(p.alternative for p in parts))
+    if alternative:
+        alternative -= set().union(*(p.words - p.alternative for p in parts))
+    return alternative
 
 
 def _all_of(sets: list) -> set[int]:  # of sets or dicts keyed by record number

@@ -19,6 +19,7 @@ from functools import lru_cache
 from search.analysis import (
     SEGMENT_RE,
     STOP_WORDS,
+    Normalized,
     normalize,
     query_characters,
     query_pairs,
@@ -27,6 +28,8 @@ from search.analysis import (
 from search.config import Settings
 from search.errors import SearchError
 from search.query import syntax
+from search.text import script_folder, traditional_folder
+from search.vocabulary import Thesaurus
 
 
 class QueryError(SearchError, ValueError):
@@ -84,7 +87,34 @@ Chunk = LatinWord | HanRun
 class Words:
     """Unquoted text: every chunk must match, a Han run as words (tier 1) or as text (tier 2)."""
 
-    chunks: tuple[Chunk, ...]
+    chunks: tuple[Chunk | Expanded, ...]
+
+
+@dataclass(frozen=True)
+class Expanded:
+    """A chunk of unquoted text that also matches as any of its alternatives (regional words,
+    synonyms): the chunk with a word replaced, each alternative a :class:`Words` of its own,
+    all of whose chunks must match. Alternatives rank just below the form typed."""
+
+    typed: Chunk
+    alternatives: tuple[Words, ...]
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """What a query also searched for: ``to`` instead of ``typed`` (as typed; ``to`` in the
+    script the reader typed)."""
+
+    typed: str
+    to: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"from": self.typed, "to": self.to}
+
+
+# At most this many alternatives of one chunk (its words' alternatives combined): each adds
+# the terms of its text to the query.
+MAX_ALTERNATIVES = 8
 
 
 @dataclass(frozen=True)
@@ -135,10 +165,12 @@ PlanNode = Words | Exact | FieldHas | DateIn | AllOf | AnyOf
 class Plan:
     """A checked query: its tree of analysed leaves, the index terms it reads, what it marks."""
 
-    def __init__(self, root: PlanNode, terms: tuple[Term, ...], needles: tuple[str, ...]) -> None:
+    def __init__(self, root: PlanNode, terms: tuple[Term, ...], needles: tuple[str, ...],
+                 expansions: tuple[Expansion, ...] = ()) -> None:
         self.root = root
         self._terms = terms
         self._needles = needles
+        self.expansions = expansions  # what the query also searched for, in the order typed
 
     def terms(self) -> tuple[Term, ...]:
         """Every index term the engine looks up for this query, once each (it reads each term
@@ -154,8 +186,12 @@ class Plan:
         return self._needles
 
 
-def plan_query(query: str, settings: Settings) -> Plan | None:
+def plan_query(query: str, settings: Settings,
+               thesaurus: Thesaurus | None = None) -> Plan | None:
     """Check a query string and plan it; ``None`` when there is nothing to search for.
+
+    With a ``thesaurus``, each word of unquoted text that is not excluded also matches its
+    alternatives (an OR within its clause); the term limit counts their terms too.
 
     Raises :class:`QueryError` for a query that is too long, too broad, names an unknown field,
     has no searchable characters, or only excludes.
@@ -168,7 +204,8 @@ def plan_query(query: str, settings: Settings) -> Plan | None:
     tree = syntax.parse(query)
     if tree is None:
         return None
-    planner = _Planner()
+    planner = _Planner(thesaurus)
+    planner.traditional = script_folder().fold_characters(query) != query
     root, searchable = planner.node(tree, negated=False)
     if not searchable:
         raise QueryError("nothing to search for: the query has no letters, digits or "
@@ -180,7 +217,7 @@ def plan_query(query: str, settings: Settings) -> Plan | None:
     if not _has_positive(tree):
         raise QueryError("the query only excludes: add a word to search for")
     needles = tuple(sorted(dict.fromkeys(planner.needles), key=len, reverse=True))
-    return Plan(root, terms, needles)
+    return Plan(root, terms, needles, tuple(dict.fromkeys(planner.expansions)))
 
 
 def _has_positive(node: syntax.Node) -> bool:
@@ -194,9 +231,13 @@ def _has_positive(node: syntax.Node) -> bool:
 class _Planner:
     """Builds the plan tree, collecting the terms and needles of its leaves as it goes."""
 
-    def __init__(self) -> None:
+    def __init__(self, thesaurus: Thesaurus | None = None) -> None:
         self.terms: dict[Term, None] = {}  # an ordered set
         self.needles: list[str] = []
+        self.thesaurus = thesaurus
+        self.expansions: list[Expansion] = []
+        # Whether the query is in traditional script: alternatives are shown in it too.
+        self.traditional = False
 
     def node(self, node: syntax.Node, negated: bool) -> tuple[PlanNode, bool]:
         """The plan of ``node`` and whether it has anything to search for."""
@@ -234,17 +275,46 @@ class _Planner:
                 self.needles.append(norm)
             return Exact(norm, chunks), bool(chunks)
         for chunk in chunks:
-            if isinstance(chunk, HanRun):
-                # Its words (tier 1); the run itself, as a word and from its candidates.
-                self._add(*(Term("words", w) for w in chunk.words), Term("words", chunk.text),
-                          *chunk.candidate_terms())
-                if not negated and len(chunk.words) > 1:
-                    self.needles.extend(chunk.words)
-            else:
-                self._add(Term("words", chunk.text))
-            if not negated:
-                self.needles.append(chunk.text)
-        return Words(chunks), bool(chunks)
+            self._add_chunk(chunk, negated)
+        if self.thesaurus is None or negated:
+            return Words(chunks), bool(chunks)
+        starts = [m.start() for m in SEGMENT_RE.finditer(norm)]
+        expanded = tuple(self._expanded(chunk, normalize(node.value), start)
+                         for chunk, start in zip(chunks, starts, strict=True))
+        return Words(expanded), bool(chunks)
+
+    def _add_chunk(self, chunk: Chunk, negated: bool) -> None:
+        if isinstance(chunk, HanRun):
+            # Its words (tier 1); the run itself, as a word and from its candidates.
+            self._add(*(Term("words", w) for w in chunk.words), Term("words", chunk.text),
+                      *chunk.candidate_terms())
+            if not negated and len(chunk.words) > 1:
+                self.needles.extend(chunk.words)
+        else:
+            self._add(Term("words", chunk.text))
+        if not negated:
+            self.needles.append(chunk.text)
+
+    def _expanded(self, chunk: Chunk, typed: Normalized, start: int) -> Chunk | Expanded:
+        """``chunk`` (at ``start`` in the normalized text ``typed``) with the alternatives of
+        its words, if it has any."""
+        assert self.thesaurus is not None
+        found = _replaceable(chunk, self.thesaurus)
+        if not found:
+            return chunk
+        for begin, end, alternatives in found:
+            begin, end = typed.span(start + begin, start + end)
+            as_typed = typed.original[begin:end]
+            self.expansions.extend(
+                Expansion(as_typed, traditional_folder().fold(a) if self.traditional else a)
+                for a in alternatives)
+        alternatives = []
+        for variant in _variants(chunk.text, found):
+            alternative = _chunks(variant)
+            for part in alternative:
+                self._add_chunk(part, negated=False)
+            alternatives.append(Words(alternative))
+        return Expanded(chunk, tuple(alternatives))
 
     def _add(self, *terms: Term) -> None:
         for term in terms:
@@ -266,6 +336,63 @@ class _Planner:
         return FieldHas(name, value, characters)
 
 
+def _replaceable(chunk: Chunk, thesaurus: Thesaurus) -> list[tuple[int, int, tuple[str, ...]]]:
+    """The spans of ``chunk`` that the thesaurus holds, as (start, end, alternatives): the
+    longest run of whole jieba words, else the dictionary sub-words of a word (软件 in
+    软件开发), never text across word boundaries (that is how tables mis-convert: 少数组织 is
+    not 少 + 数组 + 织)."""
+    if isinstance(chunk, LatinWord):
+        alternatives = thesaurus.alternatives(chunk.text)
+        return [(0, len(chunk.text), alternatives)] if alternatives else []
+    tokens = list(words(chunk.text, keep_stops=True))
+    whole = [(t.norm_start, t.norm_end) for t in tokens if not t.part]
+    found = []
+    i = 0
+    while i < len(whole):
+        for j in range(len(whole), i, -1):
+            begin, end = whole[i][0], whole[j - 1][1]
+            if end - begin <= thesaurus.longest and chunk.text[begin:end] in thesaurus:
+                found.append((begin, end, thesaurus.alternatives(chunk.text[begin:end])))
+                i = j
+                break
+        else:
+            begin, end = whole[i]
+            # Its sub-words, longest first, left to right, not overlapping.
+            taken = begin
+            parts = sorted((t for t in tokens if t.part and begin <= t.norm_start
+                            and t.norm_end <= end), key=lambda t: (t.norm_start, -len(t.term)))
+            for part in parts:
+                if part.norm_start >= taken and part.term in thesaurus:
+                    found.append((part.norm_start, part.norm_end,
+                                  thesaurus.alternatives(part.term)))
+                    taken = part.norm_end
+            i += 1
+    return found
+
+
+def _variants(text: str, replaceable: list[tuple[int, int, tuple[str, ...]]]) -> list[str]:
+    """``text`` with the spans of ``replaceable`` (start, end, alternatives) replaced: first
+    with every span's first alternative (the text as the other region writes it), then with
+    every combination of kept and replaced spans, fewest replacements first; at most
+    ``MAX_ALTERNATIVES``, never the text itself."""
+    variants = [("", 0)]  # (text so far, replacements)
+    last = 0
+    for begin, end, alternatives in replaceable:
+        between = text[last:begin]
+        variants = sorted(((done + between + choice, count + (n > 0)) for done, count in variants
+                           for n, choice in enumerate((text[begin:end], *alternatives))),
+                          key=lambda item: item[1])[:MAX_ALTERNATIVES + 1]  # +1: as typed
+        last = end
+    rest = text[last:]
+    everywhere = []
+    last = 0
+    for begin, end, alternatives in replaceable:
+        everywhere.append(text[last:begin] + alternatives[0])
+        last = end
+    ordered = ["".join(everywhere) + rest, *(done + rest for done, count in variants if count)]
+    return list(dict.fromkeys(ordered))[:MAX_ALTERNATIVES]
+
+
 def _chunks(normalized_text: str) -> tuple[Chunk, ...]:
     """The Han runs and Latin words of normalized text, analysed."""
     return tuple(_han_run(m.group()) if m.lastgroup == "han" else LatinWord(m.group())
@@ -274,9 +401,14 @@ def _chunks(normalized_text: str) -> tuple[Chunk, ...]:
 
 @lru_cache(maxsize=4096)
 def _han_run(han: str) -> HanRun:
-    content = tuple(w.term for w in words(han, with_parts=False, keep_stops=True)
-                    if w.term not in STOP_WORDS)
+    content = tuple(w for w in _run_words(han) if w not in STOP_WORDS)
     return HanRun(han, content, tuple(query_pairs(han)) if len(han) > 1 else ())
+
+
+@lru_cache(maxsize=4096)
+def _run_words(han: str) -> tuple[str, ...]:
+    """jieba's words of a run, function words included: they cover the run end to end."""
+    return tuple(w.term for w in words(han, with_parts=False, keep_stops=True))
 
 
 _DATE_RE = re.compile(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?$")

@@ -32,6 +32,9 @@ ACROSS = "across"  # a run found across word boundaries (tier 2)
 TITLE = "title"  # the article's title holds a run (times the run's idf, no BM25)
 FILTER = "filter"  # a field filter matched: a constant, filters select
 WEIGHTS = {WORD: 1.0, TEXT: 1.0, TOGETHER: 1.5, ACROSS: 0.4, TITLE: 0.6, FILTER: 0.01}
+# What a match of a query word's alternative (a regional word, a synonym) weighs against a
+# match of the word as typed: every signal it gets, times this, so it ranks just below.
+ALTERNATIVE = 0.8
 # The title bonus is added to this many more records than the page shows, best first.
 TITLE_WINDOW = 50
 
@@ -41,6 +44,8 @@ class Scorer:
 
     def __init__(self, records: Records) -> None:
         self.records = records
+        # What every signal is multiplied by: ALTERNATIVE while scoring a word's alternatives.
+        self.factor = 1.0
 
     def idf(self, matches: int) -> float:
         """BM25's inverse document frequency of a term found in ``matches`` records."""
@@ -51,43 +56,54 @@ class Scorer:
              among: Iterable[int] | None = None, found: int | None = None) -> dict[int, float]:
         """The weighted BM25 of ``term`` in each record of ``frequencies`` (or of ``among``, a
         subset); ``found``: how many records hold the term, when ``frequencies`` is not all."""
-        weight = WEIGHTS[signal] * self.idf(len(frequencies) if found is None else found) \
-            * (K1 + 1)
+        weight = self.weight(signal) \
+            * self.idf(len(frequencies) if found is None else found) * (K1 + 1)
         norm = self.records.length_norm
         if among is None:
             return {d: weight * tf / (tf + norm[d]) for d, tf in frequencies.items()}
         return {d: weight * frequencies[d] / (frequencies[d] + norm[d]) for d in among}
 
+    def weight(self, signal: str) -> float:
+        """The signal's weight, times the factor in force (see ``ALTERNATIVE``)."""
+        return WEIGHTS[signal] * self.factor
+
     def constant(self, signal: str, term: str, records: Iterable[int]) -> dict[int, float]:
         """The signal's weight, the same in every record (a filter)."""
-        return dict.fromkeys(records, WEIGHTS[signal])
+        return dict.fromkeys(records, self.weight(signal))
 
     def title(self, term: str, found: int) -> float:
         """The bonus for a title holding ``term``, found in ``found`` records."""
-        return WEIGHTS[TITLE] * self.idf(found)
+        return self.weight(TITLE) * self.idf(found)
 
 
 def rank(matches: Matches, records: Records, titles: list[tuple[str, float]],
          count: int) -> list[tuple[float, int]]:
-    """The best ``count`` matches as (score, record number): tier 1 first, then tier 2.
+    """The best ``count`` matches as (score, record number): tier 1 first (records matching as
+    typed, then those matching only through a word's alternatives), then tier 2.
 
     Within a tier the score decides; the title bonus (``titles``: text, bonus) is added to the
     best of each tier only (``TITLE_WINDOW`` beyond the page), which saves checking every
     record's title. Ties keep record order.
     """
-    scores, tier1 = matches.scores, matches.words
+    scores, tier1, alternative = matches.scores, matches.words, matches.alternative
     ranked: list[tuple[float, int]] = []
-    for in_tier1 in (True, False):
+    for tier in (1, 1.5, 2) if alternative else (1, 2):
         wanted = count - len(ranked)
         if wanted <= 0:
             break
         best = heapq.nlargest(wanted + TITLE_WINDOW, (
-            (s, d) for d, s in scores.items() if (d in tier1) is in_tier1))
+            (s, d) for d, s in scores.items() if _tier(d, tier1, alternative) == tier))
         if titles:
             best = sorted(((with_title(s, records, d, titles), d) for s, d in best),
                           reverse=True)
         ranked.extend(best[:wanted])
     return ranked
+
+
+def _tier(record: int, tier1: set[int], alternative: set[int]) -> float:
+    if record not in tier1:
+        return 2
+    return 1.5 if record in alternative else 1
 
 
 def with_title(score: float, records: Records, record: int,
@@ -129,9 +145,12 @@ class Explanation:
     signals: tuple[Signal, ...]
     k1: float = K1
     b: float = B
+    # Matched as words only through a query word's alternative: ranked below tier 1 as typed.
+    alternative: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {"tier": self.tier, "score": self.score, "k1": self.k1, "b": self.b,
+                **({"alternative": True} if self.alternative else {}),
                 "signals": [s.to_dict() for s in self.signals]}
 
 
@@ -177,19 +196,20 @@ class ExplainingScorer(Scorer):
         texts, average = self.records.texts, self.records.average_length
         for d in self.targets.intersection(scores):
             scores[d] = _Explained(scores[d], (Signal(
-                signal, term, WEIGHTS[signal], scores[d], tf=frequencies[d], df=df, idf=idf,
+                signal, term, self.weight(signal), scores[d], tf=frequencies[d], df=df, idf=idf,
                 length=len(texts[d]), average_length=average),))
         return scores
 
     def constant(self, signal: str, term: str, records: Iterable[int]) -> dict[int, float]:
         scores = super().constant(signal, term, records)
         for d in self.targets.intersection(scores):
-            scores[d] = _Explained(scores[d], (Signal(signal, term, WEIGHTS[signal], scores[d]),))
+            scores[d] = _Explained(scores[d], (Signal(signal, term, self.weight(signal),
+                                                      scores[d]),))
         return scores
 
     def title(self, term: str, found: int) -> float:
         bonus = super().title(term, found)
-        return _Explained(bonus, (Signal(TITLE, term, WEIGHTS[TITLE], bonus, df=found,
+        return _Explained(bonus, (Signal(TITLE, term, self.weight(TITLE), bonus, df=found,
                                          idf=self.idf(found)),))
 
 
@@ -201,4 +221,5 @@ def explain(matches: Matches, records: Records, titles: list[tuple[str, float]],
     if titles:  # every ranked record is within the title window
         score = with_title(score, records, record, titles)
     return Explanation(tier=1 if record in matches.words else 2,
+                       alternative=record in matches.alternative,
                        score=round(float(score), 4), signals=_signals(score))

@@ -53,6 +53,8 @@ class ResultPage:
     per_page: int
     took_ms: float
     hits: list[Hit]
+    # What the query also searched for: [{"from": as typed, "to": the alternative}].
+    expanded: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {**vars(self), "hits": [hit.to_dict() for hit in self.hits]}

@@ -20,9 +20,10 @@ from search.index import IndexNotFound, build_info, check_format, current_build
 from search.query import rank
 from search.query.execute import Execution, IndexTerms
 from search.query.highlight import highlight, snippet
-from search.query.plan import QueryError, plan_query
+from search.query.plan import Plan, QueryError, plan_query
 from search.query.records import Records
 from search.query.results import Article, Hit, IndexStats, ResultPage
+from search.vocabulary import Thesaurus, regional_vocabulary
 from search.whoosh_adapter import next_commit_path
 
 # How often a searcher looks for a rebuilt or updated index, in seconds.
@@ -53,6 +54,7 @@ class Searcher:
         self._open()
         load_user_dict(self.settings.user_dict)
         jieba.initialize()  # load the dictionary now, not on the first query
+        regional_vocabulary()  # and the regional words (read once per process)
 
     def _open(self) -> None:
         build_dir = current_build(self.index_dir)
@@ -130,9 +132,10 @@ class Searcher:
             self._generation += 1  # a thread that searches again opens a new searcher
 
     def search(self, query: str, page: int = 1, per_page: int | None = None,
-               explain: bool = False) -> ResultPage:
+               explain: bool = False, regional: bool = True) -> ResultPage:
         """One page of paragraphs matching ``query``, best first, with highlights; with
-        ``explain``, each hit says how its score was made.
+        ``explain``, each hit says how its score was made. With ``regional``, a word also
+        matches its other regions' forms (软件, 軟體), listed in the page's ``expanded``.
 
         Raises :class:`QueryError` for a refused query. ``page`` and ``per_page`` must be 1 or
         more; the callers check them (the API against the limits in ``Settings``, in its
@@ -140,7 +143,7 @@ class Searcher:
         """
         started = time.perf_counter()
         per_page = self.settings.per_page if per_page is None else per_page
-        plan = plan_query(query, self.settings)
+        plan = self.plan(query, regional)
         if plan is None:
             return ResultPage(query, 0, page, per_page, _ms(started), [])
         searcher = self._whoosh()
@@ -160,7 +163,17 @@ class Searcher:
         needles = plan.needles()
         hits = [self._hit(searcher, records, d, score, needles, explanations.get(d))
                 for score, d in ranked]
-        return ResultPage(query, len(matches.scores), page, per_page, _ms(started), hits)
+        return ResultPage(query, len(matches.scores), page, per_page, _ms(started), hits,
+                          expanded=[e.to_dict() for e in plan.expansions])
+
+    def plan(self, query: str, regional: bool = True) -> Plan | None:
+        """The checked plan of ``query`` (see :func:`~search.query.plan.plan_query`), its
+        words expanded with their alternatives unless ``regional`` is off."""
+        return plan_query(query, self.settings, self.thesaurus() if regional else None)
+
+    def thesaurus(self) -> Thesaurus:
+        """The alternatives a query word also matches: regional words."""
+        return regional_vocabulary()
 
     def _hit(self, searcher, records: Records, docnum: int, score: float,  # noqa: ANN001
              needles: tuple[str, ...], explanation: rank.Explanation | None) -> Hit:
@@ -201,10 +214,12 @@ class Searcher:
                        byline=meta["byline"],
                        paragraphs=[records.originals[d] for d in records.body(header)])
 
-    def highlight_article(self, article: Article, query: str) -> list[str]:
-        """Each body paragraph as escaped HTML with the query's matches marked."""
+    def highlight_article(self, article: Article, query: str,
+                          regional: bool = True) -> list[str]:
+        """Each body paragraph as escaped HTML with the query's matches marked (those of the
+        words' alternatives too, unless ``regional`` is off)."""
         try:
-            plan = plan_query(query, self.settings)
+            plan = self.plan(query, regional)
         except QueryError:
             plan = None
         needles = plan.needles() if plan else ()
