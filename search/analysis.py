@@ -292,6 +292,70 @@ def query_characters(normalized_text: str) -> list[str]:
     return list(dict.fromkeys("".join(HAN_RUN_RE.findall(normalized_text))))
 
 
+# --- what the index holds ---------------------------------------------------------------------
+
+# The kinds of index field, each with its own analysis: jieba words with sub-words (the word
+# field), Han characters that are not one-character words (the substring field), pairs of
+# adjacent Han characters as their buckets (the pair field), every Han character (the filter
+# fields: title, author, source).
+FIELD_KINDS = ("words", "chars", "pairs", "filters")
+
+
+@dataclass(frozen=True)
+class IndexTerm:
+    """One term a field of the index holds for a text, with its span in the original text."""
+
+    kind: str  # one of FIELD_KINDS
+    term: str
+    # words: the word position (sub-words share their word's); the other kinds: the offset in
+    # the normalized text (Whoosh stores no positions for them).
+    position: int
+    start: int
+    end: int
+    part: bool = False  # a sub-word: a shorter dictionary word inside a longer one
+    normalized: str = ""  # the normalized characters the term stands for (a pair's two)
+
+    def to_dict(self) -> dict[str, object]:
+        """The term as analyze() shows it."""
+        shown: dict[str, object] = {
+            "field": self.kind, "term": self.term, "start": self.start, "end": self.end,
+            "position": self.position if self.kind == "words" else None, "part": self.part}
+        if self.kind == "pairs":
+            shown["pair"] = self.normalized
+        return shown
+
+
+def index_terms(text: str, kind: str) -> Iterator[IndexTerm]:
+    """The terms a field of ``kind`` (see FIELD_KINDS) holds for ``text``, in text order.
+
+    The one source of what is indexed: the analyzers of the schema yield exactly these when
+    they write (``mode="index"``), and :func:`analyze` shows them.
+
+    >>> [t.term for t in index_terms("他去棗莊", "chars")]  # 他 and 去 are words
+    ['枣', '庄']
+    >>> [t.normalized for t in index_terms("他去棗莊", "pairs")]
+    ['他去', '去枣', '枣庄']
+    """
+    if kind == "words":
+        for w in index_analysis(text).words:
+            yield IndexTerm(kind, w.term, w.position, w.start, w.end, w.part, w.term)
+        return
+    if kind == "chars":
+        analysis = index_analysis(text)
+        norm, covered = analysis.normalized, analysis.covered()
+    elif kind in ("pairs", "filters"):
+        norm, covered = normalize(text), frozenset()
+    else:
+        raise ValueError(f"unknown field kind {kind!r}; one of {', '.join(FIELD_KINDS)}")
+    if kind == "pairs":
+        for term, offset in han_pairs(norm.text):
+            pair = norm.text[offset : offset + 2]
+            yield IndexTerm(kind, term, offset, *norm.span(offset, offset + 2), False, pair)
+        return
+    for char, offset in han_characters(norm.text, covered):
+        yield IndexTerm(kind, char, offset, *norm.span(offset, offset + 1), False, char)
+
+
 # --- Whoosh tokenizers ------------------------------------------------------------------------
 
 
@@ -350,10 +414,10 @@ class ChineseWordTokenizer(_OffsetTokenizer):
     def spans(self, value: str, mode: str, removestops: bool
               ) -> Iterator[tuple[str, int, int, int]]:
         if mode == "index" and removestops:
-            tokens: Iterator[WordToken] | tuple[WordToken, ...] = index_analysis(value).words
-        else:
-            tokens = words(value, with_parts=(mode == "index"), keep_stops=not removestops)
-        for w in tokens:
+            for t in index_terms(value, "words"):
+                yield t.term, t.position, t.start, t.end
+            return
+        for w in words(value, with_parts=(mode == "index"), keep_stops=not removestops):
             yield w.term, w.position, w.start, w.end
 
 
@@ -374,15 +438,9 @@ class HanCharacterTokenizer(_OffsetTokenizer):
 
     def spans(self, value: str, mode: str, removestops: bool
               ) -> Iterator[tuple[str, int, int, int]]:
-        covered: frozenset[tuple[int, int]] = frozenset()
-        if self.skip_words and mode == "index":
-            analysis = index_analysis(value)
-            norm, covered = analysis.normalized, analysis.covered()
-        else:
-            norm = normalize(value)
-        for char, offset in han_characters(norm.text, covered):
-            start, end = norm.span(offset, offset + 1)
-            yield char, offset, start, end
+        kind = "chars" if self.skip_words and mode == "index" else "filters"
+        for t in index_terms(value, kind):
+            yield t.term, t.position, t.start, t.end
 
 
 class HanPairTokenizer(_OffsetTokenizer):
@@ -395,10 +453,8 @@ class HanPairTokenizer(_OffsetTokenizer):
 
     def spans(self, value: str, mode: str, removestops: bool
               ) -> Iterator[tuple[str, int, int, int]]:
-        norm = index_analysis(value).normalized if mode == "index" else normalize(value)
-        for term, offset in han_pairs(norm.text):
-            start, end = norm.span(offset, offset + 2)
-            yield term, offset, start, end
+        for t in index_terms(value, "pairs"):
+            yield t.term, t.position, t.start, t.end
 
 
 def word_analyzer() -> ChineseWordTokenizer:
@@ -420,20 +476,12 @@ def pair_analyzer() -> HanPairTokenizer:
 
 
 def analyze(text: str) -> dict[str, object]:
-    """Show how ``text`` is normalized and tokenized: what the index holds for it.
+    """Show how ``text`` is normalized and what the index holds for it, field by field.
 
-    Returns ``{"text", "normalized", "tokens": [{"field", "term", "start", "end", "position"}]}``
-    with spans into the original text.
+    Returns ``{"text", "normalized", "tokens": [{"field", "term", "start", "end", "position",
+    "part"}]}``, the tokens from :func:`index_terms` for every kind of field (``field`` is the
+    kind: words, chars, pairs, filters), spans into the original text; a pair also shows the
+    two characters it stands for (``pair``), its ``term`` being their bucket.
     """
-    norm = normalize(text)
-    tokens: list[dict[str, object]] = [
-        {"field": "words", "term": w.term, "start": w.start, "end": w.end,
-         "position": w.position, "part": w.part}
-        for w in words(text, normalized=norm)
-    ]
-    for char, offset in han_characters(norm.text):
-        start, end = norm.span(offset, offset + 1)
-        tokens.append({"field": "chars", "term": char, "start": start, "end": end,
-                       "position": None, "part": False})
-    return {"text": text, "normalized": norm.text, "tokens": tokens}
-
+    tokens = [term.to_dict() for kind in FIELD_KINDS for term in index_terms(text, kind)]
+    return {"text": text, "normalized": normalize(text).text, "tokens": tokens}

@@ -5,11 +5,13 @@ from __future__ import annotations
 import ast
 import marshal
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import jieba
 import pytest
 from whoosh.analysis import Token
+from whoosh.fields import TEXT
 
 from search import analysis
 from search.analysis import (
@@ -19,8 +21,12 @@ from search.analysis import (
     han_characters,
     index_analysis,
     normalize,
+    pair_term,
     words,
 )
+from search.documents import read_document
+from search.index import make_schema
+from tests.conftest import SEED, SEED_ID
 
 
 def spans(text: str, **kwargs: object) -> list[tuple[str, str]]:
@@ -144,3 +150,55 @@ def test_analysis_does_not_import_ingestion() -> None:
                  for alias in node.names}
     assert "search.text" in imported
     assert not imported & {"search.mojibake", "search.documents", "search.index"}
+
+
+# --- analyze() is what the index holds ---------------------------------------------------------
+
+# The fields of the schema each kind of analysis that analyze() reports is written into.
+FIELDS_BY_KIND = {"words": ("words",), "chars": ("chars",), "pairs": ("pairs",),
+                  "filters": ("title", "author", "source")}
+
+
+def assert_analyze_is_what_the_schema_indexes(text: str) -> None:
+    """The terms analyze() reports for each field are the terms Whoosh writes for it: the
+    schema's own analyzers, through the field's ``index()`` (what a writer calls)."""
+    schema = make_schema()
+    analyzed = {n for n in schema.names() if isinstance(schema[n], TEXT)}
+    assert analyzed == {name for names in FIELDS_BY_KIND.values() for name in names}
+    result = analyze(text)
+    tokens = result["tokens"]
+    assert {t["field"] for t in tokens} <= set(FIELDS_BY_KIND)
+    for kind, names in FIELDS_BY_KIND.items():
+        reported = Counter(t["term"] for t in tokens if t["field"] == kind)
+        for name in names:
+            written = {term.decode("utf-8"): freq for term, freq, _, _ in schema[name].index(text)}
+            if name == "words":  # the only field with frequencies
+                assert written == dict(reported), name
+            else:
+                assert set(written) == set(reported), name
+    norm = normalize(text)
+    for t in tokens:
+        assert 0 <= t["start"] < t["end"] <= len(text)
+        if t["field"] == "pairs":
+            assert pair_term(*t["pair"]) == t["term"] and len(t["pair"]) == 2
+            assert t["pair"] in norm.text
+
+
+def test_analyze_shows_the_seeds_records_as_the_index_holds_them() -> None:
+    doc = read_document(SEED, SEED_ID, repair=False)  # with garbled runs, masked as indexed
+    texts = [doc.header, *doc.paragraphs, doc.title, " ".join(doc.authors), doc.source]
+    assert any(doc.masked(text) != text for text in texts)
+    for text in texts:
+        assert_analyze_is_what_the_schema_indexes(doc.masked(text))
+
+
+def test_analyze_leaves_out_characters_that_are_words_and_shows_pairs_as_characters() -> None:
+    tokens = analyze("他去棗莊")["tokens"]
+    by_field = {kind: [t["term"] for t in tokens if t["field"] == kind] for kind in FIELDS_BY_KIND}
+    assert by_field["words"] == ["他", "去", "枣庄"]
+    assert by_field["chars"] == ["枣", "庄"]  # 他 and 去 are in the word field only
+    assert [t["pair"] for t in tokens if t["field"] == "pairs"] == ["他去", "去枣", "枣庄"]
+    assert by_field["pairs"] == [pair_term(*p) for p in ("他去", "去枣", "枣庄")]
+    assert by_field["filters"] == ["他", "去", "枣", "庄"]
+    pair = next(t for t in tokens if t.get("pair") == "枣庄")
+    assert (pair["start"], pair["end"], pair["position"]) == (2, 4, None)

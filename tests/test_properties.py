@@ -31,6 +31,7 @@ from search.config import load_settings
 from search.index import build, make_schema, update
 from search.query import Searcher, highlight
 from tests.conftest import make_app
+from tests.test_analysis import assert_analyze_is_what_the_schema_indexes
 from web.searcher import close_searcher
 
 # --- text strategies --------------------------------------------------------------------------
@@ -200,6 +201,12 @@ def test_every_field_of_the_schema_indexes_any_text(text: str) -> None:
     for name in ("words", "chars", "title", "author", "source"):
         for term, *_ in schema[name].index(text):
             assert isinstance(term, bytes) and term
+
+
+@PROPERTY_SETTINGS
+@given(texts())
+def test_analyze_shows_exactly_the_terms_the_schema_indexes(text: str) -> None:
+    assert_analyze_is_what_the_schema_indexes(text)
 
 
 # --- the highlighter --------------------------------------------------------------------------

@@ -115,14 +115,20 @@ class Article(BaseModel):
 
 
 class Token(BaseModel):
-    """One term the text is searched as, with its span in the original text."""
+    """One term the index holds for the text, with its span in the original text."""
 
-    field: Literal["words", "chars"]
-    term: str
+    field: Literal["words", "chars", "pairs", "filters"] = Field(
+        description="The kind of index field: words (jieba words and sub-words), chars (Han "
+                    "characters that are not one-character words), pairs (adjacent Han "
+                    "characters, by bucket), filters (title, author and source: every Han "
+                    "character).")
+    term: str = Field(description="The index term; a pair's is its bucket.")
     start: int = Field(ge=0, description="Offset into text.")
     end: int = Field(ge=0)
-    position: int | None
+    position: int | None = Field(description="The word position (words only).")
     part: bool = Field(description="A shorter word inside a longer one.")
+    pair: str | None = Field(None, description="The two characters a pair stands for "
+                                               "(pairs only).")
 
 
 class Analysis(BaseModel):
