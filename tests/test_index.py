@@ -6,6 +6,7 @@ subprocesses killed with real signals, a real tmpfs for a full disk.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -362,25 +363,50 @@ def test_ctrl_c_stops_a_build_and_leaves_the_previous_index(
     assert total_hits(index_dir) == before
 
 
+def _working(proc: subprocess.Popen[str]) -> list[psutil.Process]:
+    """The build's workers that have not ended (an ended one is a zombie until it is joined)."""
+    alive = []
+    for process in _family(proc):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+    return alive
+
+
 def test_a_killed_worker_fails_the_build_instead_of_switching_to_a_partial_index(
         seed_copy: Path, seed_copies: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     build([seed_copy], index_dir, procs=1)
     seed_total, builds = total_hits(index_dir), _builds(index_dir)
-    proc = _start_build(seed_copies, index_dir)
-    deadline = time.monotonic() + 60
-    while not _family(proc):  # Whoosh forks its first worker once 100 records wait
-        assert proc.poll() is None and time.monotonic() < deadline, "no worker was started"
-        time.sleep(0.02)
-    time.sleep(0.5)  # let it take its first batch
-    worker = _family(proc)[0]
-    worker.kill()  # as the kernel's OOM killer would
-    _, stderr = proc.communicate(timeout=120)
-    if proc.returncode == 0:  # the worker had done nothing yet: then the build is whole
-        assert total_hits(index_dir) == SEED_COPIES * seed_total
-        return
-    assert stderr.strip().splitlines()[-1].startswith("Error: the build in ")
-    assert "is incomplete" in stderr and "Traceback" not in stderr
+    source = tmp_path / "copies"
+    shutil.copytree(seed_copies, source)
+    # A named pipe that nobody writes to, listed first: the worker handed it waits in open()
+    # for ever, so its share can never be finished, while the other worker reads every copy
+    # and ends. The one worker still working is then killed mid-share, whatever the timing.
+    os.mkfifo(source / "000_never_written.txt")
+    proc = subprocess.Popen(zhsearch_command("build", "--source", str(source), "--index",
+                                             str(index_dir), "--procs", "2"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=zhsearch_env(), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_family(proc)) < 2 or len(_working(proc)) != 1:
+            assert proc.poll() is None, "the build ended with a worker waiting on the pipe"
+            assert time.monotonic() < deadline, "the other worker never finished its share"
+            time.sleep(0.05)
+        (worker,) = _working(proc)
+        worker.kill()  # as the kernel's OOM killer would
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # a failed wait above: do not leave the build blocked
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 1, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: the build in ") and "is incomplete" in last, stderr
+    assert f"indexing worker {worker.pid} ended before finishing its share (killed by SIGKILL)" \
+        in last
+    assert "Traceback" not in stderr
     assert _builds(index_dir) == builds
     assert total_hits(index_dir) == seed_total
 
