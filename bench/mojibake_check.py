@@ -34,6 +34,7 @@ from pathlib import Path
 import opencc
 
 from search import mojibake
+from search.text import FULL_WIDTH_ASCII
 
 BENCH_DIR = Path(__file__).resolve().parent
 CACHE_DIR = BENCH_DIR / "cache"
@@ -81,10 +82,7 @@ def read_paragraphs(sdist: Path, limit: int | None = None) -> list[str]:
 
 def half_width(text: str) -> str:
     """Full-width ASCII forms (U+FF01-U+FF5E) made half-width, as a web converter does."""
-    return text.translate(HALF_WIDTH)
-
-
-HALF_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+    return text.translate(FULL_WIDTH_ASCII)
 
 
 def with_stray_question_marks(paragraphs: list[str], seed: int = 1998) -> list[str]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from search.text import HAN
+
 # Quote and bracket forms people type, folded to the ASCII syntax before parsing.
 _SYNTAX_TABLE = str.maketrans({"“": '"', "”": '"', "「": '"', "」": '"', "＂": '"',
                                "（": "(", "）": ")", "：": ":", "－": "-"})
 _LEXEME_RE = re.compile(r'\s+|\(|\)|"[^"]*"?|[^\s()"]+')
-_FIELD_RE = re.compile(r"^([A-Za-z\u4e00-\u9fff]+):(.*)$", re.S)
+_FIELD_RE = re.compile(rf"^([A-Za-z{HAN}]+):(.*)$", re.S)
 
 
 @dataclass(frozen=True)
