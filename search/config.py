@@ -30,6 +30,9 @@ class Settings:
     sources: tuple[Path, ...] | None = None
     # Extra words for jieba, one per line (``word [freq] [tag]``); optional.
     user_dict: Path = Path("userdict.txt")
+    # Synonyms applied at query time, in Solr's format (``a, b, c``; ``a => b``); optional,
+    # re-read when it changes.
+    synonyms: Path = Path("synonyms.txt")
     per_page: int = 10
     max_per_page: int = 100
     # Far beyond any real result list; refusing larger page numbers keeps paging cheap.
@@ -76,6 +79,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         index_dir=Path(settings.index_dir),
         sources=None if settings.sources is None else tuple(Path(p) for p in settings.sources),
         user_dict=Path(settings.user_dict),
+        synonyms=Path(settings.synonyms),
         # A maximum below the default (ZHSEARCH_MAX_PER_PAGE=3) lowers the default with it.
         per_page=min(settings.per_page, settings.max_per_page),
     )

@@ -23,7 +23,7 @@ from search.query.highlight import highlight, snippet
 from search.query.plan import Plan, QueryError, plan_query
 from search.query.records import Records
 from search.query.results import Article, Hit, IndexStats, ResultPage
-from search.vocabulary import Thesaurus, regional_vocabulary
+from search.vocabulary import SynonymFile, Thesaurus, regional_vocabulary
 from search.whoosh_adapter import next_commit_path
 
 # How often a searcher looks for a rebuilt or updated index, in seconds.
@@ -55,6 +55,9 @@ class Searcher:
         load_user_dict(self.settings.user_dict)
         jieba.initialize()  # load the dictionary now, not on the first query
         regional_vocabulary()  # and the regional words (read once per process)
+        # The synonyms file, re-read when it changes; ``synonyms.problems`` says what was not.
+        self.synonyms = SynonymFile(self.settings.synonyms)
+        self._merged: tuple[Thesaurus, Thesaurus] | None = None  # synonyms, with regional
 
     def _open(self) -> None:
         build_dir = current_build(self.index_dir)
@@ -134,8 +137,9 @@ class Searcher:
     def search(self, query: str, page: int = 1, per_page: int | None = None,
                explain: bool = False, regional: bool = True) -> ResultPage:
         """One page of paragraphs matching ``query``, best first, with highlights; with
-        ``explain``, each hit says how its score was made. With ``regional``, a word also
-        matches its other regions' forms (软件, 軟體), listed in the page's ``expanded``.
+        ``explain``, each hit says how its score was made. A word also matches its synonyms
+        and, with ``regional``, its other regions' forms (软件, 軟體), listed in the page's
+        ``expanded``.
 
         Raises :class:`QueryError` for a refused query, ``ValueError`` for a ``page`` or
         ``per_page`` below 1; the callers check them against the limits in ``Settings`` (the API
@@ -170,12 +174,22 @@ class Searcher:
 
     def plan(self, query: str, regional: bool = True) -> Plan | None:
         """The checked plan of ``query`` (see :func:`~search.query.plan.plan_query`), its
-        words expanded with their alternatives unless ``regional`` is off."""
-        return plan_query(query, self.settings, self.thesaurus() if regional else None)
+        words expanded with their synonyms, and their regional forms unless ``regional`` is
+        off."""
+        return plan_query(query, self.settings, self.thesaurus(regional))
 
-    def thesaurus(self) -> Thesaurus:
-        """The alternatives a query word also matches: regional words."""
-        return regional_vocabulary()
+    def thesaurus(self, regional: bool = True) -> Thesaurus | None:
+        """The alternatives a query word also matches: the synonyms file's (as it is now),
+        then, with ``regional``, the regional words; None when there are none."""
+        synonyms = self.synonyms.current()
+        if not regional:
+            return synonyms if len(synonyms) else None
+        if not len(synonyms):
+            return regional_vocabulary()
+        merged = self._merged
+        if merged is None or merged[0] is not synonyms:
+            merged = self._merged = (synonyms, synonyms.merged(regional_vocabulary()))
+        return merged[1]
 
     def _hit(self, searcher, records: Records, docnum: int, score: float,  # noqa: ANN001
              needles: tuple[str, ...], explanation: rank.Explanation | None) -> Hit:
