@@ -7,7 +7,7 @@ import only these names; the library itself never imports either of them.
 from search.analysis import analyze, normalize
 from search.config import Settings, load_settings
 from search.documents import Document, DocumentError, Skipped, iter_documents, read_document
-from search.errors import ConfigError, SearchError
+from search.errors import ConfigError, ParameterError, SearchError
 from search.index import (
     BuildReport,
     IndexBusy,
@@ -42,6 +42,7 @@ __all__ = [
     "IndexNotFound",
     "IndexStats",
     "IndexUnusable",
+    "ParameterError",
     "QueryError",
     "ResultPage",
     "SearchError",

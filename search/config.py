@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from search.errors import ConfigError
+from search.errors import ConfigError, ParameterError
 
 # The folders a build reads when neither ZHSEARCH_SOURCES nor the command line names any.
 DEFAULT_SOURCES = (Path("seeds"),)
@@ -47,6 +47,16 @@ class Settings:
     snippet_length: int = 180
     # Repair byte-shifted mojibake at ingestion (ZHSEARCH_REPAIR_MOJIBAKE=0 turns it off).
     repair_mojibake: bool = True
+
+    def check_page(self, page: int, per_page: int) -> None:
+        """Raise ``ParameterError`` unless ``page`` and ``per_page`` are within the limits.
+
+        The one place for the rule: ``Searcher.search`` and the API's parameter model call it.
+        """
+        for name, value, high in (("page", page, self.max_page),
+                                  ("per_page", per_page, self.max_per_page)):
+            if not 1 <= value <= high:
+                raise ParameterError(f"{name} must be from 1 to {high}, not {value}")
 
     @property
     def build_sources(self) -> tuple[Path, ...]:

@@ -14,6 +14,12 @@ class SearchError(Exception):
     code = "search_error"
 
 
+class ParameterError(SearchError, ValueError):
+    """An argument out of its range (a page number, a page size, a text too long)."""
+
+    code = "bad_parameter"
+
+
 class ConfigError(SearchError, ValueError):
     """A setting (a ``ZHSEARCH_*`` variable or an override) that cannot be used."""
 

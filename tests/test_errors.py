@@ -7,7 +7,7 @@ import pkgutil
 
 import search
 from search import SearchError
-from web.errors import STATUS_BY_CODE, BadParameter
+from web.errors import STATUS_BY_CODE
 
 
 def _library_errors() -> set[type[SearchError]]:
@@ -24,7 +24,7 @@ def _library_errors() -> set[type[SearchError]]:
 
 def test_every_library_error_names_its_own_code() -> None:
     errors = _library_errors()
-    assert {"QueryError", "IndexNotFound", "DocumentError", "ConfigError"} <= {
+    assert {"QueryError", "IndexNotFound", "DocumentError", "ConfigError", "ParameterError"} <= {
         error.__name__ for error in errors}
     for error in errors:
         assert "code" in vars(error), f"{error.__name__} has no code of its own"
@@ -33,5 +33,5 @@ def test_every_library_error_names_its_own_code() -> None:
 
 
 def test_the_web_maps_only_codes_that_exist() -> None:
-    known = {error.code for error in _library_errors()} | {BadParameter.code}
+    known = {error.code for error in _library_errors()}
     assert set(STATUS_BY_CODE) <= known

@@ -13,6 +13,7 @@ from whoosh import index as whoosh_index
 from search.analysis import HAN_RUN_RE, normalize
 from search.config import load_settings
 from search.documents import read_document
+from search.errors import ParameterError
 from search.index import build, current_build
 from search.query import (
     QueryError,
@@ -321,10 +322,12 @@ def test_paging_is_consistent_across_tiers(searcher: Searcher) -> None:
 
 
 def test_bad_page_arguments(searcher: Searcher) -> None:
-    # (Upper limits are the callers': the API's parameter models.)
-    for kwargs in ({"page": 0}, {"page": -1}, {"per_page": 0}):
-        with pytest.raises(ValueError):
+    # The limits of the settings (Settings.check_page, which the API's parameter model calls).
+    for kwargs in ({"page": 0}, {"page": -1}, {"page": 10_001}, {"per_page": 0},
+                   {"per_page": 101}, {"per_page": 100_000}):
+        with pytest.raises(ParameterError, match=r"^(page|per_page) must be from 1 to "):
             searcher.search("工业", **kwargs)
+    assert searcher.search("工业", page=10_000, per_page=100).hits == []
 
 
 def test_results_carry_metadata(searcher: Searcher) -> None:

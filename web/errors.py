@@ -28,8 +28,8 @@ HTTP_CODES = {
     503: "unavailable",
 }
 
-# The HTTP status of each error code the library or the parameter models raise; a code not
-# here is a bug on our side (500).
+# The HTTP status of each error code the library raises (the parameter models raise the
+# library's ParameterError too); a code not here is a bug on our side (500).
 STATUS_BY_CODE = {
     "bad_parameter": 400,
     "bad_query": 400,
@@ -48,12 +48,6 @@ HTML_TITLES = {
 }
 
 INTERNAL_ERROR = "Something went wrong on our side; the error has been logged."
-
-
-class BadParameter(SearchError):
-    """A query-string parameter that is missing or out of its documented range (400)."""
-
-    code = "bad_parameter"
 
 
 Render = Callable[[int, str, str], Response]

@@ -16,9 +16,9 @@ from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from search import Settings
+from search import ParameterError, Settings
 from web import schemas
-from web.errors import BadParameter, error_body
+from web.errors import error_body
 from web.params import ParamModels, Params, param_models, validate
 
 REF = "#/components/schemas/{model}"
@@ -188,6 +188,6 @@ def _error_example(models: ParamModels) -> dict[str, Any]:
     """A real error: what the search answers for page 0."""
     try:
         validate(models.search, {"page": "0"})
-    except BadParameter as error:
+    except ParameterError as error:
         return error_body(error.code, str(error))
     raise AssertionError("page 0 passed validation")

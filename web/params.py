@@ -1,9 +1,11 @@
 """The query-string parameters of every endpoint: one pydantic model each, limits from Settings.
 
-The same model validates a request (``from_request``), the CLI's query options (``validate``)
-and is the parameter list of the served OpenAPI document (``web.openapi``), so what is checked
-and what is documented cannot drift apart. A parameter is one line in its model; a bad value is
-a ``BadParameter`` with a one-line message (400 ``bad_parameter``).
+The same model validates a request (``from_request``) and is the parameter list of the served
+OpenAPI document (``web.openapi``), so what is checked and what is documented cannot drift
+apart. A parameter is one line in its model; a bad value is the library's ``ParameterError``
+with a one-line message (400 ``bad_parameter``). Where the library owns a rule, the model
+documents the limit and leaves the check to it: a page's range (``Settings.check_page``, which
+``Searcher.search`` applies too) and a query's length (``QueryError``).
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from functools import cache
 from typing import Annotated, Any, TypeVar
 
 from flask import request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails, PydanticUseDefault
 
-from search import Settings
-from web.errors import BadParameter
+from search import ParameterError, SearchError, Settings
 from web.searcher import get_settings
 
 QUERY_HELP = (
@@ -87,10 +88,17 @@ def param_models(settings: Settings) -> ParamModels:
         # The library refuses a longer query itself (400 bad_query, with its reason).
         q: str = Field("", description=QUERY_HELP, examples=["枣庄"],
                        json_schema_extra={"maxLength": settings.max_query_length})
-        page: WholeNumber = Field(1, ge=1, le=settings.max_page,
-                                  description="1-based result page; empty means the default.")
-        per_page: WholeNumber = Field(settings.per_page, ge=1, le=settings.max_per_page,
-                                      description="Hits per page; empty means the default.")
+        page: WholeNumber = Field(1, description="1-based result page; empty means the default.",
+                                  json_schema_extra={"minimum": 1, "maximum": settings.max_page})
+        per_page: WholeNumber = Field(settings.per_page,
+                                      description="Hits per page; empty means the default.",
+                                      json_schema_extra={"minimum": 1,
+                                                         "maximum": settings.max_per_page})
+
+        @model_validator(mode="after")
+        def _page_within_limits(self) -> SearchParams:
+            settings.check_page(self.page, self.per_page)
+            return self
         explain: Flag = Field(False, description="1: each hit says how its score was made.")
         regional: Flag = Field(True, description=REGIONAL_HELP)
 
@@ -120,11 +128,11 @@ P = TypeVar("P", bound=Params)
 
 
 def validate(model: type[P], values: Mapping[str, object]) -> P:
-    """``values`` as a ``model``; raises ``BadParameter`` with a one-line message."""
+    """``values`` as a ``model``; raises ``ParameterError`` with a one-line message."""
     try:
         return model.model_validate(values)
     except ValidationError as invalid:
-        raise BadParameter(_message(model, invalid.errors(include_url=False)[0])) from None
+        raise ParameterError(_message(model, invalid.errors(include_url=False)[0])) from None
 
 
 def from_request(model: type[P]) -> P:
@@ -139,12 +147,13 @@ def _message(model: type[Params], error: ErrorDetails) -> str:
     value = error["input"]
     shown = repr(value[:20]) if isinstance(value, str) else repr(value)
     kind = error["type"]
+    raised = error.get("ctx", {}).get("error")
+    if isinstance(raised, SearchError):
+        return str(raised)  # the library's own message (Settings.check_page)
     if kind == "string_too_long":
         return (f"{name} is {len(value)} characters long; the limit is {schema['maxLength']}")
     if schema.get("type") == "integer":
         bounds = f"from {schema.get('minimum', 1)} to {schema.get('maximum')}"
-        if kind in ("greater_than_equal", "less_than_equal"):
-            return f"{name} must be {bounds}, not {value}"
         return f"{name} must be a whole number {bounds}, not {shown}"
     if schema.get("type") == "boolean":
         return f"{name} must be 1 or 0 (true or false), not {shown}"

@@ -132,8 +132,6 @@ def repairs_command(sources: tuple[Path, ...]) -> None:
 @main.command("query")
 @click.argument("text")
 @_index_option
-# Any page and page size: ZHSEARCH_MAX_PAGE and ZHSEARCH_MAX_PER_PAGE bound what the server
-# serves, and the parameter models that check them (web.params) cost 0.6 s to import here.
 @click.option("--page", type=click.IntRange(min=1), default=1)
 @click.option("--per-page", type=click.IntRange(min=1), default=None,
               help="Hits per page (default: ZHSEARCH_PER_PAGE, 10).")

@@ -141,14 +141,12 @@ class Searcher:
         and, with ``regional``, its other regions' forms (软件, 軟體), listed in the page's
         ``expanded``.
 
-        Raises :class:`QueryError` for a refused query, ``ValueError`` for a ``page`` or
-        ``per_page`` below 1; the callers check them against the limits in ``Settings`` (the API
-        in its parameter models, the one place for them).
+        Raises :class:`QueryError` for a refused query, :class:`ParameterError` for a page or
+        page size outside the limits of the settings.
         """
         started = time.perf_counter()
         per_page = self.settings.per_page if per_page is None else per_page
-        if page < 1 or per_page < 1:
-            raise ValueError(f"page and per_page must be 1 or more, not {page} and {per_page}")
+        self.settings.check_page(page, per_page)
         plan = self.plan(query, regional)
         if plan is None:
             return ResultPage(query, 0, page, per_page, _ms(started), [])
