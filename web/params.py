@@ -94,13 +94,13 @@ def param_models(settings: Settings) -> ParamModels:
                                       description="Hits per page; empty means the default.",
                                       json_schema_extra={"minimum": 1,
                                                          "maximum": settings.max_per_page})
+        explain: Flag = Field(False, description="1: each hit says how its score was made.")
+        regional: Flag = Field(True, description=REGIONAL_HELP)
 
         @model_validator(mode="after")
         def _page_within_limits(self) -> SearchParams:
             settings.check_page(self.page, self.per_page)
             return self
-        explain: Flag = Field(False, description="1: each hit says how its score was made.")
-        regional: Flag = Field(True, description=REGIONAL_HELP)
 
     class ArticleParams(Params):
         """The query whose matches are marked in the article."""
