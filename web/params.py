@@ -21,6 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import ErrorDetails, PydanticUseDefault
 
 from search import ParameterError, SearchError, Settings
+from search.suggest import MAX_LIMIT, check_limit
 from web.searcher import get_settings
 
 QUERY_HELP = (
@@ -76,6 +77,7 @@ class ParamModels:
     search: type[Params]  # GET /api/search and the results page /
     article: type[Params]  # GET /doc/<doc_id> (the page)
     analyze: type[Params]  # GET /api/analyze
+    suggest: type[Params]  # GET /api/suggest
 
 
 @cache
@@ -116,7 +118,23 @@ def param_models(settings: Settings) -> ParamModels:
         text: str = Field("", max_length=settings.max_analyze_length, examples=["棗莊工業倍增"],
                           description="The text to analyze; absent means empty.")
 
-    return ParamModels(search=SearchParams, article=ArticleParams, analyze=AnalyzeParams)
+    class SuggestParams(Params):
+        """What was typed so far, and how many completions."""
+
+        q: str = Field("", max_length=settings.max_query_length, examples=["枣", "zaozhuang"],
+                       description="What was typed: Chinese in either script, or pinyin (full, "
+                                   "with or without spaces, or initials: zz). Empty: none.")
+        limit: WholeNumber = Field(10, description="At most this many; empty means the "
+                                                   "default.",
+                                   json_schema_extra={"minimum": 1, "maximum": MAX_LIMIT})
+
+        @model_validator(mode="after")
+        def _limit_within_bounds(self) -> SuggestParams:
+            check_limit(self.limit)
+            return self
+
+    return ParamModels(search=SearchParams, article=ArticleParams, analyze=AnalyzeParams,
+                       suggest=SuggestParams)
 
 
 def current_models() -> ParamModels:

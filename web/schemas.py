@@ -100,6 +100,25 @@ class SearchResult(BaseModel):
                                                   "with regional=0.")
 
 
+class Suggestion(BaseModel):
+    """One completion of what was typed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="In the script the query was typed in (simplified for "
+                                  "pinyin).")
+    kind: Literal["title", "person", "place", "organization", "word"]
+    count: int = Field(ge=1, description="Records (for a title: articles) it occurs in; the "
+                                         "order, most first.")
+
+
+class Suggestions(BaseModel):
+    """Completions of what was typed, most frequent first."""
+
+    query: str
+    suggestions: list[Suggestion]
+
+
 class Article(BaseModel):
     """A whole article with its metadata."""
 

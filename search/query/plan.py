@@ -28,8 +28,8 @@ from search.analysis import (
 from search.config import Settings
 from search.errors import SearchError
 from search.query import syntax
-from search.text import script_folder, traditional_folder
-from search.vocabulary import Thesaurus
+from search.text import script_folder
+from search.vocabulary import Thesaurus, shown_in
 
 
 class QueryError(SearchError, ValueError):
@@ -306,7 +306,7 @@ class _Planner:
             begin, end = typed.span(start + begin, start + end)
             as_typed = typed.original[begin:end]
             self.expansions.extend(
-                Expansion(as_typed, traditional_folder().fold(a) if self.traditional else a)
+                Expansion(as_typed, shown_in(a, self.traditional))
                 for a in alternatives)
         alternatives = []
         for variant in _variants(chunk.text, found):

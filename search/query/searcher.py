@@ -23,6 +23,7 @@ from search.query.highlight import highlight, snippet
 from search.query.plan import Plan, QueryError, plan_query
 from search.query.records import Records
 from search.query.results import Article, Hit, IndexStats, ResultPage
+from search.suggest import Suggester, SuggestionList
 from search.vocabulary import SynonymFile, Thesaurus, regional_vocabulary
 from search.whoosh_adapter import next_commit_path
 
@@ -58,6 +59,8 @@ class Searcher:
         # The synonyms file, re-read when it changes; ``synonyms.problems`` says what was not.
         self.synonyms = SynonymFile(self.settings.synonyms)
         self._merged: tuple[Thesaurus, Thesaurus] | None = None  # synonyms, with regional
+        self._suggester: tuple[object, Suggester] | None = None  # of one index generation
+        self._suggester_lock = threading.Lock()
 
     def _open(self) -> None:
         build_dir = current_build(self.index_dir)
@@ -175,6 +178,26 @@ class Searcher:
         words expanded with their synonyms, and their regional forms unless ``regional`` is
         off."""
         return plan_query(query, self.settings, self.thesaurus(regional))
+
+    def suggest(self, query: str, limit: int = 10) -> SuggestionList:
+        """Completions of what was typed (titles, people, places, organizations, frequent
+        words; pinyin too), most frequent first, in the script typed.
+
+        The suggestions are read from the index on the first call of each index generation
+        (seconds on a large index: see "Suggestions" in the README), then answer in well under
+        a millisecond.
+        """
+        searcher = self._whoosh()
+        records = self._records(searcher)
+        made = self._suggester
+        if made is None or made[0] != records.generation:
+            with self._suggester_lock:
+                made = self._suggester
+                if made is None or made[0] != records.generation:
+                    made = (records.generation,
+                            Suggester.from_index(searcher.reader(), records.articles))
+                    self._suggester = made
+        return made[1].suggest(query, limit)
 
     def thesaurus(self, regional: bool = True) -> Thesaurus | None:
         """The alternatives a query word also matches: the synonyms file's (as it is now),

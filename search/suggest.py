@@ -1,0 +1,207 @@
+"""Suggestions as the reader types: titles, frequent words and named entities of the index, by
+prefix, in either script, and by pinyin (full or initials) for readers without an input method.
+
+The vocabulary is the index's own: its articles' titles and authors, and the words of its word
+field held by two records or more, each a person, place or organization when jieba's dictionary
+tags it so (``nr``, ``ns``, ``nt``), a word otherwise. Pinyin comes from pypinyin, every reading
+of a polyphonic character (重庆 is ``zhongqing`` and ``chongqing``), over this vocabulary only,
+never over article bodies. Matching is on normalized text, so 枣 and 棗 find the same.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import itertools
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pypinyin
+
+from search.analysis import normalize
+from search.errors import ParameterError
+from search.text import is_han, script_folder
+from search.vocabulary import shown_in
+
+KINDS = {"nr": "person", "nrfg": "person", "nrt": "person", "ns": "place", "nt": "organization"}
+# A word is suggested when this many records hold it: once is often a segmentation accident.
+MIN_RECORDS = 2
+MAX_LIMIT = 20
+# A word with more pinyin readings than this (polyphonic characters multiply) keeps only the
+# first ones: its common readings come first in pypinyin.
+MAX_READINGS = 16
+# Titles are matched by pinyin on their first characters only.
+TITLE_PINYIN_CHARS = 12
+# Prefixes this long or shorter have their best entries ranked in advance.
+SHORT_TEXT, SHORT_PINYIN = 2, 3
+_PINYIN_QUERY = re.compile(r"[a-z][a-z ']*")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One completion: its text (in the script the query was typed in), what it is, and in how
+    many records (titles: articles) it occurs."""
+
+    text: str
+    kind: str  # title | person | place | organization | word
+    count: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"text": self.text, "kind": self.kind, "count": self.count}
+
+
+@dataclass(frozen=True)
+class SuggestionList:
+    """What :meth:`Suggester.suggest` returns."""
+
+    query: str
+    suggestions: list[Suggestion]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"query": self.query, "suggestions": [s.to_dict() for s in self.suggestions]}
+
+
+def check_limit(limit: int) -> None:
+    """Raise ``ParameterError`` unless ``limit`` is from 1 to ``MAX_LIMIT``: the one place for
+    the rule (the API's parameter model calls it too)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ParameterError(f"limit must be from 1 to {MAX_LIMIT}, not {limit}")
+
+
+@lru_cache(maxsize=1)
+def word_kinds() -> dict[str, str]:
+    """The kind of every word jieba's dictionary tags a person, place or organization."""
+    import jieba
+
+    kinds = {}
+    path = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] in KINDS:
+                kinds[parts[0]] = KINDS[parts[2]]  # the dictionary is in simplified script
+    return kinds
+
+
+@lru_cache(maxsize=8192)
+def _readings(char: str) -> tuple[str, ...]:
+    """Every pinyin reading of a Han character, without tones."""
+    return tuple(pypinyin.pinyin(char, style=pypinyin.Style.NORMAL, heteronym=True)[0])
+
+
+def pinyin_keys(text: str) -> set[str]:
+    """The full pinyin and the initials of ``text`` under every reading of its characters.
+
+    >>> sorted(pinyin_keys("重庆"))
+    ['chongqing', 'cq', 'zhongqing', 'zq']
+    """
+    syllables = [_readings(c) if is_han(c) else (c,) for c in text if not c.isspace()]
+    keys = set()
+    for reading in itertools.islice(itertools.product(*syllables), MAX_READINGS):
+        keys.add("".join(reading))
+        keys.add("".join(s[0] for s in reading))
+    return keys
+
+
+class Suggester:
+    """Completions by prefix of normalized text and of pinyin, most frequent first."""
+
+    def __init__(self, entries: Iterable[tuple[str, str, int]]) -> None:
+        """``entries``: (normalized text, kind, count); a text given twice keeps the more
+        specific kind (a title, then an entity, then a word) and the larger count."""
+        rank = {"title": 0, "person": 1, "place": 1, "organization": 1, "word": 2}
+        best: dict[str, tuple[str, int]] = {}
+        for text, kind, count in entries:
+            held = best.get(text)
+            if held is None or (rank[kind], -count) < (rank[held[0]], -held[1]):
+                best[text] = (kind, max(count, held[1] if held else 0))
+        self._texts = sorted(best)
+        self._kinds = [best[t][0] for t in self._texts]
+        self._counts = [best[t][1] for t in self._texts]
+        pinyin = []
+        for i, text in enumerate(self._texts):
+            head = text[:TITLE_PINYIN_CHARS] if self._kinds[i] == "title" else text
+            if any(is_han(c) for c in head):
+                pinyin.extend((key, i) for key in pinyin_keys(head))
+        pinyin.sort()
+        self._pinyin = [k for k, _ in pinyin]
+        self._pinyin_entry = [i for _, i in pinyin]
+        # The best entries of every short prefix, so that the first keystrokes do not rank
+        # thousands of candidates each (pinyin prefixes are long before they are narrow).
+        self._first: dict[tuple[bool, str], list[int]] = {}
+        for pinyin_index, keys in ((False, self._texts), (True, self._pinyin)):
+            for size in range(1, (SHORT_PINYIN if pinyin_index else SHORT_TEXT) + 1):
+                # The keys are sorted: the keys of one prefix are one range of them.
+                start = 0
+                for prefix, group in itertools.groupby(keys, key=lambda k: k[:size]):
+                    end = start + sum(1 for _ in group)
+                    if end - start > MAX_LIMIT and len(prefix) == size:
+                        entries = (dict.fromkeys(self._pinyin_entry[start:end]) if pinyin_index
+                                   else range(start, end))
+                        self._first[pinyin_index, prefix] = self._best(entries, MAX_LIMIT)
+                    start = end
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    @classmethod
+    def from_index(cls, reader, articles: dict[str, dict[str, str]]) -> Suggester:  # noqa: ANN001
+        """The suggestions of one index: ``reader`` a Whoosh reader, ``articles`` each
+        article's normalized title, author and source (:class:`~search.query.records.Records`)."""
+        kinds = word_kinds()
+        entries: list[tuple[str, str, int]] = []
+        for term, info in reader.iter_field("words"):
+            count = info.doc_frequency()
+            word = term.decode("utf-8")
+            if count < MIN_RECORDS or len(word) < 2 or not any(c.isalpha() for c in word):
+                continue
+            entries.append((word, kinds.get(word, "word"), count))
+        titles = Counter(a["title"] for a in articles.values() if a["title"].strip())
+        authors = Counter(name for a in articles.values() for name in set(a["author"].split()))
+        entries += [(t, "title", n) for t, n in titles.items()]
+        entries += [(name, "person", n) for name, n in authors.items()]
+        return cls(entries)
+
+    def suggest(self, query: str, limit: int = 10) -> SuggestionList:
+        """The ``limit`` most frequent completions of ``query`` (at most ``MAX_LIMIT``), in the
+        script it was typed in; pinyin (``zaozhuang``, ``zao zhuang``, ``zz``) too.
+
+        Raises ``ParameterError`` for a ``limit`` outside 1 to ``MAX_LIMIT``.
+        """
+        check_limit(limit)
+        prefix = normalize(query.strip()).text
+        if not prefix:
+            return SuggestionList(query, [])
+        found = self._prefixed(False, prefix, limit)
+        spelled = prefix.replace(" ", "").replace("'", "")
+        if _PINYIN_QUERY.fullmatch(prefix) and spelled:
+            found = dict.fromkeys([*found, *self._prefixed(True, spelled, limit)])
+        chosen = self._best(found, limit)
+        traditional = script_folder().fold_characters(query) != query
+        return SuggestionList(query, [Suggestion(shown_in(self._texts[i], traditional),
+                                                 self._kinds[i], self._counts[i])
+                                      for i in chosen])
+
+    def _prefixed(self, pinyin: bool, prefix: str, limit: int) -> dict[int, None]:
+        """The entries whose text (or a pinyin key) starts with ``prefix``, the best ``limit``
+        of them."""
+        if (pinyin, prefix) in self._first:
+            return dict.fromkeys(self._first[pinyin, prefix][:limit])
+        keys = self._pinyin if pinyin else self._texts
+        start = bisect.bisect_left(keys, prefix)
+        end = bisect.bisect_left(keys, prefix + "\U0010ffff", lo=start)
+        if pinyin:
+            entries = dict.fromkeys(self._pinyin_entry[start:end])
+        else:
+            entries = dict.fromkeys(range(start, end))
+        return dict.fromkeys(self._best(entries, limit))
+
+    def _best(self, entries: Iterable[int], limit: int) -> list[int]:
+        counts, kinds = self._counts, self._kinds
+        # Most frequent first; at equal counts entities and titles before words, then shorter.
+        return heapq.nsmallest(limit, entries, key=lambda i: (
+            -counts[i], kinds[i] == "word", len(self._texts[i]), self._texts[i]))

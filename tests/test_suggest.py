@@ -1,0 +1,95 @@
+"""Suggestions as you type, on the real shared index (the traditional seed and the simplified
+articles): by prefix in either script, by pinyin, through the library and the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import make_app
+from test_api import check_against_openapi
+
+from search.errors import ParameterError
+from search.query import Searcher
+from search.suggest import Suggester, pinyin_keys
+from web.searcher import close_searcher
+
+
+def _texts(searcher: Searcher, query: str, limit: int = 10) -> list[str]:
+    return [s.text for s in searcher.suggest(query, limit).suggestions]
+
+
+def test_either_script_gives_the_same_suggestions_in_the_script_typed(searcher: Searcher) -> None:
+    simplified = searcher.suggest("枣").suggestions
+    traditional = searcher.suggest("棗").suggestions
+    assert [s.text for s in simplified][0] == "枣庄"
+    assert [s.text for s in traditional][0] == "棗莊"
+    assert [(s.kind, s.count) for s in simplified] == [(s.kind, s.count) for s in traditional]
+    assert _texts(searcher, "劉")[0] == "劉振江" and _texts(searcher, "刘")[0] == "刘振江"
+
+
+def test_titles_people_places_and_words_ranked_by_how_often_they_occur(
+        searcher: Searcher) -> None:
+    kinds = {s.text: s.kind for s in searcher.suggest("锂").suggestions}
+    assert kinds == {"锂电": "word", "锂电产业链加快集聚": "title"}
+    assert searcher.suggest("枣").suggestions[0].kind == "place"
+    assert searcher.suggest("刘").suggestions[0].kind == "person"
+    counts = [s.count for s in searcher.suggest("zz").suggestions]
+    assert counts == sorted(counts, reverse=True) and len(counts) > 2
+    # The count is real: 锂电 is a word of this many records.
+    assert searcher.suggest("锂电").suggestions[0].count == searcher.search("锂电").total
+
+
+def test_pinyin_full_spaced_and_initials(searcher: Searcher) -> None:
+    for typed in ("zaozhuang", "zao zhuang", "zaozh", "zz", "ZaoZhuang"):
+        assert "枣庄" in _texts(searcher, typed), typed
+    assert _texts(searcher, "liuzhenjiang") == ["刘振江"]
+
+
+def test_every_reading_of_a_polyphonic_character() -> None:
+    assert {"chongqing", "zhongqing", "cq", "zq"} <= pinyin_keys("重庆")
+    suggester = Suggester([("重庆", "place", 5), ("银行", "word", 9)])
+    assert [s.text for s in suggester.suggest("chongq").suggestions] == ["重庆"]
+    assert [s.text for s in suggester.suggest("yinhang").suggestions] == ["银行"]
+    assert [s.text for s in suggester.suggest("yinxing").suggestions] == ["银行"]
+
+
+def test_limit_and_empty_input(searcher: Searcher) -> None:
+    assert len(searcher.suggest("z", 3).suggestions) == 3
+    assert searcher.suggest("", 5).suggestions == []
+    assert searcher.suggest("   ").suggestions == []
+    assert searcher.suggest("齉齉").suggestions == []
+    for bad in (0, 21):
+        with pytest.raises(ParameterError, match="limit must be from 1 to 20"):
+            searcher.suggest("枣", bad)
+
+
+def test_pinyin_is_over_the_suggestion_vocabulary_only(searcher: Searcher) -> None:
+    # 孟庄镇 stands in an article body only once: not a suggestion, so its pinyin finds nothing.
+    assert _texts(searcher, "mengzhuangzhen") == []
+
+
+@pytest.fixture(scope="module")
+def client(index_dir: Path):  # noqa: ANN201
+    app = make_app(index_dir)
+    yield app.test_client()
+    close_searcher(app)
+
+
+def test_api_suggest(client) -> None:  # noqa: ANN001
+    response = client.get("/api/suggest", query_string={"q": "棗", "limit": "5"})
+    assert response.status_code == 200
+    check_against_openapi("/api/suggest", response)
+    body = response.get_json()
+    assert body["query"] == "棗"
+    assert body["suggestions"][0] == {"text": "棗莊", "kind": "place", "count": 7}
+    pinyin = client.get("/api/suggest", query_string={"q": "zz"}).get_json()
+    assert pinyin["suggestions"][0]["text"] == "枣庄"
+    for bad, message in (("0", "limit must be from 1 to 20, not 0"),
+                         ("99", "limit must be from 1 to 20, not 99"),
+                         ("x", "limit must be a whole number from 1 to 20, not 'x'")):
+        refused = client.get("/api/suggest", query_string={"q": "枣", "limit": bad})
+        assert refused.status_code == 400
+        check_against_openapi("/api/suggest", refused)
+        assert refused.get_json()["error"] == {"code": "bad_parameter", "message": message}
+    assert client.get("/api/suggest").get_json() == {"query": "", "suggestions": []}
