@@ -62,7 +62,7 @@ BUILDS = "builds"
 BUILD_INFO = "build.json"
 # Recorded in build.json; raised whenever the schema or the meaning of a field changes, so that
 # a searcher or an update refuses a build it would misread.
-INDEX_FORMAT = 7
+INDEX_FORMAT = 8
 LOCK = ".lock"
 # What a folder made by us may hold; anything else means the path is someone else's folder.
 _OWN_NAMES = {CURRENT, BUILDS, LOCK, ".gitignore", CURRENT + ".tmp"}
@@ -208,8 +208,13 @@ def records(doc: Document) -> Iterator[dict[str, object]]:
         "paragraphs": len(doc.paragraphs),
         "content_hash": doc.content_hash,
         "path": str(doc.path),
+        "url": doc.url,
     }
-    article = {name: normalize(filters[name]).text for name in ARTICLE_FIELDS}
+    # Read into memory by searchers: the normalized fields for filters, and the date for
+    # sorting and the month facet.
+    article: dict[str, str | None] = {name: normalize(filters[name]).text
+                                      for name in ARTICLE_FIELDS}
+    article["published"] = meta["published"]
     yield {**filters, "key": f"{doc.doc_id}#0", "paragraph": 0, "meta": meta,
            **_body(doc, doc.header), "article": json.dumps(article, ensure_ascii=False).encode()}
     for number, paragraph in enumerate(doc.paragraphs, 1):

@@ -24,7 +24,8 @@ class Records:
     originals: list[str]  # the text as written, shown and highlighted
     doc_ids: list[str]
     headers: dict[str, int]  # doc_id -> the record number of the article's header
-    # doc_id -> the article's title, author and source, normalized (filters, title boost)
+    # doc_id -> the article's title, author and source, normalized (filters, title boost), and
+    # its publication date ("published", ISO 8601, or None)
     articles: dict[str, dict[str, str]]
     live: frozenset[int]  # record numbers not deleted
     average_length: float  # of the live records' searchable text, in characters

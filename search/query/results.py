@@ -9,8 +9,33 @@ from search.query.rank import Explanation
 
 
 @dataclass(frozen=True)
+class ParagraphMatch:
+    """Another matching paragraph of a hit's article (``article`` and ``story`` grouping)."""
+
+    paragraph: int
+    snippet: Snippet
+
+    def to_dict(self) -> dict[str, object]:
+        return {"paragraph": self.paragraph, "highlight": self.snippet.html()}
+
+
+@dataclass(frozen=True)
+class Copy:
+    """Another article of a hit's story: a repost, or the original of a repost."""
+
+    doc_id: str
+    source: str
+    published: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
 class Hit:
-    """One matching paragraph (``paragraph`` 0 is the article's header: title and byline)."""
+    """One matching paragraph (``paragraph`` 0 is the article's header: title and byline); in
+    ``article`` and ``story`` grouping, its article's best one, with ``matches`` for up to two
+    more, and in ``story`` grouping the story's other articles as ``copies``."""
 
     doc_id: str
     paragraph: int
@@ -24,6 +49,9 @@ class Hit:
     published: str | None = None
     editors: list[str] = field(default_factory=list)
     explanation: Explanation | None = None  # how the score was made, when asked for
+    original_url: str = ""  # the article's own address, "" if it has none
+    matches: tuple[ParagraphMatch, ...] | None = None  # None in paragraph grouping
+    copies: tuple[Copy, ...] | None = None  # None but in story grouping
 
     @property
     def highlight(self) -> str:
@@ -38,6 +66,12 @@ class Hit:
             "text": self.text, "highlight": self.highlight, "score": self.score,
             "subtitle": self.subtitle, "authors": self.authors, "source": self.source,
             "published": self.published, "editors": self.editors}
+        if self.original_url:
+            body["original_url"] = self.original_url
+        if self.matches is not None:
+            body["matches"] = [match.to_dict() for match in self.matches]
+        if self.copies is not None:
+            body["copies"] = [copy.to_dict() for copy in self.copies]
         if self.explanation is not None:
             body["explain"] = self.explanation.to_dict()
         return body
@@ -55,9 +89,19 @@ class ResultPage:
     hits: list[Hit]
     # What the query also searched for: [{"from": as typed, "to": the alternative}].
     expanded: list[dict[str, str]] = field(default_factory=list)
+    group: str = "paragraph"  # what a hit and ``total`` count: paragraph, article or story
+    sort: str = "relevance"
+    # Facet name -> (value, count) over every unit matched, when asked for.
+    facets: dict[str, list[tuple[str, int]]] | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {**vars(self), "hits": [hit.to_dict() for hit in self.hits]}
+        body = {**vars(self), "hits": [hit.to_dict() for hit in self.hits]}
+        if self.facets is None:
+            del body["facets"]
+        else:
+            body["facets"] = {name: [{"value": value, "count": count} for value, count in pairs]
+                              for name, pairs in self.facets.items()}
+        return body
 
 
 @dataclass(frozen=True)

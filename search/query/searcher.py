@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import jieba
@@ -16,19 +18,24 @@ from whoosh import index as whoosh_index
 
 from search.analysis import load_user_dict
 from search.config import Settings, load_settings
+from search.errors import ParameterError
 from search.index import IndexNotFound, build_info, check_format, current_build
 from search.query import rank
+from search.query.arrange import FACETS, GROUPS, SORTS, Arranger
 from search.query.execute import Execution, IndexTerms
 from search.query.highlight import highlight, snippet
 from search.query.plan import Plan, QueryError, plan_query
 from search.query.records import Records
-from search.query.results import Article, Hit, IndexStats, ResultPage
+from search.query.results import Article, Copy, Hit, IndexStats, ParagraphMatch, ResultPage
+from search.stories import Stories
 from search.suggest import Suggester, SuggestionList
 from search.vocabulary import SynonymFile, Thesaurus, regional_vocabulary
 from search.whoosh_adapter import next_commit_path
 
 # How often a searcher looks for a rebuilt or updated index, in seconds.
 REFRESH_SECONDS = 0.5
+# An article or story hit shows its best paragraph and up to this many more.
+MORE_MATCHES = 2
 
 
 class Searcher:
@@ -50,6 +57,8 @@ class Searcher:
         self._records_lock = threading.Lock()
         self._loaded: dict[object, Records] = {}
         self._newest: object = None
+        self._stories_key: object = None
+        self._stories_cache = Stories()
         # Every thread's Whoosh searcher, so that close() can close them all.
         self._open_searchers: set[object] = set()
         self._open()
@@ -138,40 +147,74 @@ class Searcher:
             self._generation += 1  # a thread that searches again opens a new searcher
 
     def search(self, query: str, page: int = 1, per_page: int | None = None,
-               explain: bool = False, regional: bool = True) -> ResultPage:
-        """One page of paragraphs matching ``query``, best first, with highlights; with
-        ``explain``, each hit says how its score was made. A word also matches its synonyms
-        and, with ``regional``, its other regions' forms (软件, 軟體), listed in the page's
-        ``expanded``.
+               explain: bool = False, regional: bool = True, group: str = "paragraph",
+               sort: str = "relevance", facets: Sequence[str] = ()) -> ResultPage:
+        """One page of results for ``query``, with highlights: paragraphs, articles or stories
+        (``group``), best first or by date (``sort``), with counts by source and month over
+        every result (``facets``); with ``explain``, each hit says how its score was made. A
+        word also matches its synonyms and, with ``regional``, its other regions' forms (软件,
+        軟體), listed in the page's ``expanded``.
 
         Raises :class:`QueryError` for a refused query, :class:`ParameterError` for a page or
-        page size outside the limits of the settings.
+        page size outside the limits of the settings, or an unknown group, sort or facet.
         """
         started = time.perf_counter()
         per_page = self.settings.per_page if per_page is None else per_page
         self.settings.check_page(page, per_page)
+        _check_choice("group", group, GROUPS)
+        _check_choice("sort", sort, SORTS)
+        for name in facets:
+            _check_choice("facet", name, FACETS)
+        facets = tuple(dict.fromkeys(facets))
         plan = self.plan(query, regional)
         if plan is None:
-            return ResultPage(query, 0, page, per_page, _ms(started), [])
+            return ResultPage(query, 0, page, per_page, _ms(started), [], group=group,
+                              sort=sort, facets={name: [] for name in facets} if facets else None)
         searcher = self._whoosh()
         records = self._records(searcher)
         execution = Execution(IndexTerms(searcher, records), rank.Scorer(records))
         matches = execution.run(plan.root)
         first, last = (page - 1) * per_page, page * per_page
-        ranked = rank.rank(matches, records, execution.titles, last)[first:last]
+        stories = self._stories(records) if group == "story" else None
+        arranger = Arranger(matches, records, execution.titles,
+                            stories.story_id if stories else str)
+        arranged = arranger.page(group, sort, first, last, facets)
+        shown = [unit.records[0] for unit in arranged.units]
         explanations: dict[int, rank.Explanation] = {}
-        if explain and ranked:
+        if explain and shown:
             # Again, with scores that carry their signals for the page's records (the terms
             # are read already).
-            execution.scorer = rank.ExplainingScorer(records, (d for _, d in ranked))
+            execution.scorer = rank.ExplainingScorer(records, shown)
             explained = execution.run(plan.root)
             explanations = {d: rank.explain(explained, records, execution.titles, d)
-                            for _, d in ranked}
+                            for d in shown}
         needles = plan.needles()
-        hits = [self._hit(searcher, records, d, score, needles, explanations.get(d))
-                for score, d in ranked]
-        return ResultPage(query, len(matches.scores), page, per_page, _ms(started), hits,
-                          expanded=[e.to_dict() for e in plan.expansions])
+        hits = []
+        for unit in arranged.units:
+            d = unit.records[0]
+            score = rank.with_title(matches.scores[d], records, d, execution.titles) \
+                if execution.titles else matches.scores[d]
+            hit = self._hit(searcher, records, d, score, needles, explanations.get(d))
+            if group != "paragraph":
+                more = tuple(ParagraphMatch(records.paragraph(m), snippet(
+                    records.originals[m], needles, self.settings.snippet_length))
+                    for m in unit.records[1:1 + MORE_MATCHES])
+                hit = replace(hit, matches=more)
+            if stories is not None:
+                hit = replace(hit, copies=tuple(
+                    self._copy(searcher, records, doc_id)
+                    for doc_id in stories.story(unit.doc_id) if doc_id != unit.doc_id))
+            hits.append(hit)
+        facet_counts = None
+        if arranged.facets is not None:
+            facet_counts = dict(arranged.facets)
+            if "source" in facet_counts:
+                facet_counts["source"] = [
+                    (self._article_meta(searcher, records, arranger.examples[value])["source"],
+                     count) for value, count in facet_counts["source"]]
+        return ResultPage(query, arranged.total, page, per_page, _ms(started), hits,
+                          expanded=[e.to_dict() for e in plan.expansions], group=group,
+                          sort=sort, facets=facet_counts)
 
     def plan(self, query: str, regional: bool = True) -> Plan | None:
         """The checked plan of ``query`` (see :func:`~search.query.plan.plan_query`), its
@@ -221,7 +264,21 @@ class Searcher:
             snippet=snippet(text, needles, self.settings.snippet_length),
             score=round(float(score), 4), subtitle=meta["subtitle"], authors=meta["authors"],
             source=meta["source"], published=meta["published"], editors=meta["editors"],
-            explanation=explanation)
+            explanation=explanation, original_url=meta.get("url") or "")
+
+    def _copy(self, searcher, records: Records, doc_id: str) -> Copy:  # noqa: ANN001
+        meta = self._article_meta(searcher, records, doc_id)
+        return Copy(doc_id, meta["source"], meta["published"])
+
+    def _stories(self, records: Records) -> Stories:
+        """The stories of the records' index generation, read once (an article missing from
+        them, or a build without them, is a story of its own)."""
+        key = records.generation  # (build folder, Whoosh generation)
+        with self._records_lock:
+            if self._stories_key != key:
+                self._stories_cache = Stories.load(key[0]) or Stories()  # type: ignore[index]
+                self._stories_key = key
+            return self._stories_cache
 
     def _article_meta(self, searcher, records: Records,  # noqa: ANN001
                       doc_id: str) -> dict[str, object]:
@@ -271,6 +328,11 @@ class Searcher:
                           paragraphs=int(info.get("paragraphs", 0)),
                           built_at=str(info.get("built_at", "")),
                           updated_at=str(info.get("updated_at", "")))
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ParameterError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
 
 
 def _ms(started: float) -> float:

@@ -14,7 +14,8 @@ from search.text import HAN
 # Quote and bracket forms people type, folded to the ASCII syntax before parsing.
 _SYNTAX_TABLE = str.maketrans({"“": '"', "”": '"', "「": '"', "」": '"', "＂": '"',
                                "（": "(", "）": ")", "：": ":", "－": "-"})
-_LEXEME_RE = re.compile(r'\s+|\(|\)|"[^"]*"?|[^\s()"]+')
+# A field's value may be quoted (source:"人民网 北京"): a facet link quotes every value.
+_LEXEME_RE = re.compile(r'\s+|\(|\)|"[^"]*"?|[^\s()":]+:"[^"]*"|[^\s()"]+')
 _FIELD_RE = re.compile(rf"^([A-Za-z{HAN}]+):(.*)$", re.S)
 
 
