@@ -18,6 +18,9 @@ from search.index import (
     update,
 )
 from search.query import (
+    FACETS,
+    GROUPS,
+    SORTS,
     Article,
     Explanation,
     Hit,
@@ -30,6 +33,9 @@ from search.query import (
 )
 
 __all__ = [
+    "FACETS",
+    "GROUPS",
+    "SORTS",
     "Article",
     "BuildReport",
     "ConfigError",

@@ -14,6 +14,7 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 
+import opencc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -94,7 +95,8 @@ def test_search_answers_with_the_documented_fields(client) -> None:
     assert response.status_code == 200
     check_against_openapi("/api/search", response)
     body = response.get_json()
-    assert list(body) == ["query", "total", "page", "per_page", "took_ms", "hits", "expanded"]
+    assert list(body) == ["query", "total", "page", "per_page", "took_ms", "hits", "expanded",
+                          "group", "sort"]
     assert body["query"] == "枣庄" and body["page"] == 1 and body["per_page"] == 10
     assert body["total"] >= len(body["hits"]) > 0
     for hit in body["hits"]:
@@ -456,3 +458,70 @@ def test_serve_runs_waitress_and_prints_the_url(seed_index: BuildReport) -> None
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+# --- grouping, sorting, facets (issue 15) -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def archive_client(tmp_path_factory: pytest.TempPathFactory):
+    """The seed, a simplified repost of it from another source a day later, and an article of
+    its own."""
+    source = tmp_path_factory.mktemp("api-archive")
+    seed = (SEEDS / "000_0c4e82e9c0ffe15d.txt").read_text(encoding="utf-8")
+    repost = opencc.OpenCC("t2s").convert(seed.replace("2023-04-19 09:39:36", "2023-04-20 10:00"))
+    (source / "000_0c4e82e9c0ffe15d.txt").write_text(seed, encoding="utf-8")
+    (source / "repost.txt").write_text("转载｜" + repost.replace("枣庄新闻网", "人民网"),
+                                       encoding="utf-8")
+    (source / "other.txt").write_text("枣庄新闻\n\n来源：新华网 2022-01-05\n\n枣庄今年的锂电产业。",
+                                      encoding="utf-8")
+    index = tmp_path_factory.mktemp("api-archive-index")
+    build([source], index, procs=1)
+    app = make_app(index)
+    yield app.test_client()
+    close_searcher(app)
+
+
+def test_story_grouping_folds_the_repost_into_its_original(archive_client) -> None:
+    response = archive_client.get("/api/search?q=枣庄&group=story&facets=source,month")
+    check_against_openapi("/api/search", response)
+    body = response.get_json()
+
+    assert body["group"] == "story" and body["total"] == 2
+    first = next(hit for hit in body["hits"] if hit["doc_id"] == "000_0c4e82e9c0ffe15d")
+    assert [(c["doc_id"], c["source"], c["published"]) for c in first["copies"]] == [
+        ("repost", "人民网", "2023-04-20T10:00:00")]
+    assert first["copies"][0]["url"] == "/doc/repost?q=%E6%9E%A3%E5%BA%84"
+    assert len(first["matches"]) == 2 and all("<mark>" in m["highlight"]
+                                              for m in first["matches"])
+    # The story counts once under each source and month of its matching articles.
+    assert body["facets"] == {
+        "source": [{"value": "人民网", "count": 1}, {"value": "新华网", "count": 1},
+                   {"value": "棗莊新聞網", "count": 1}],
+        "month": [{"value": "2022-01", "count": 1}, {"value": "2023-04", "count": 1}]}
+
+
+def test_article_grouping_sorted_newest_first(archive_client) -> None:
+    response = archive_client.get("/api/search?q=枣庄&group=article&sort=newest")
+    check_against_openapi("/api/search", response)
+    body = response.get_json()
+
+    assert [hit["doc_id"] for hit in body["hits"]] == ["repost", "000_0c4e82e9c0ffe15d",
+                                                       "other"]
+    assert "copies" not in body["hits"][0] and "facets" not in body
+    oldest = archive_client.get("/api/search?q=枣庄&group=article&sort=oldest").get_json()
+    assert [hit["doc_id"] for hit in oldest["hits"]] == ["other", "000_0c4e82e9c0ffe15d",
+                                                         "repost"]
+
+
+@pytest.mark.parametrize(("query_string", "name"), [
+    ("group=site", "group"), ("group=", "group"), ("sort=best", "sort"),
+    ("facets=author", "facets"), ("facets=source,", "facets"), ("facets=source;month", "facets"),
+])
+def test_bad_grouping_parameters_get_400(client, query_string: str, name: str) -> None:
+    response = client.get(f"/api/search?q=枣庄&{query_string}")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "bad_parameter"
+    assert error["message"].startswith(f"{name} must be"), error["message"]
+    check_against_openapi("/api/search", response)

@@ -11,11 +11,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import opencc
 import pytest
 
+from search.config import load_settings
 from search.index import BUILDS, build
 from search.query import ResultPage, Searcher
-from tests.conftest import SEED_ID, fill_disk, total_hits, zhsearch_env
+from tests.conftest import SEED, SEED_ID, fill_disk, total_hits, zhsearch_env
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -151,7 +153,8 @@ def test_query_json_is_the_result_page_the_api_serves(zhsearch: Run, index_dir: 
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     expected = searcher.search("棗莊").to_dict()
-    assert set(printed) == set(expected) == set(ResultPage.__dataclass_fields__)
+    # Every field of a result page; facets only when asked for.
+    assert set(printed) == set(expected) == set(ResultPage.__dataclass_fields__) - {"facets"}
     printed.pop("took_ms"), expected.pop("took_ms")
     assert printed == expected
     assert printed["total"] > 0 and printed["hits"][0]["doc_id"]
@@ -294,3 +297,36 @@ def test_update_without_source_uses_the_folders_the_index_was_built_from(
     done = zhsearch("update", "--index", index_dir)
     assert done.returncode == 0, done.stderr
     assert "added 1, changed 0, removed 0" in done.stdout
+
+
+def test_query_groups_stories_sorted_newest(zhsearch: Run, tmp_path: Path) -> None:
+    source, index = tmp_path / "source", tmp_path / "index"
+    source.mkdir()
+    shutil.copyfile(SEED, source / SEED.name)
+    seed = SEED.read_text(encoding="utf-8")
+    repost = opencc.OpenCC("t2s").convert(seed.replace("2023-04-19 09:39:36", "2023-04-20 10:00"))
+    (source / "repost.txt").write_text("转载｜" + repost.replace("枣庄新闻网", "人民网"),
+                                       encoding="utf-8")
+    build([source], index, procs=1)
+    options = ("--group", "story", "--sort", "newest", "--facets", "source,month",
+               "--index", str(index))
+
+    printed = zhsearch("query", "工业倍增", *options, "--json")
+    text = zhsearch("query", "工业倍增", *options)
+    refused = zhsearch("query", "工业倍增", "--facets", "author", "--index", str(index))
+
+    assert printed.returncode == 0, printed.stderr
+    searcher = Searcher(index, load_settings({}))
+    expected = searcher.search("工业倍增", group="story", sort="newest",
+                               facets=["source", "month"]).to_dict()
+    searcher.close()
+    body = json.loads(printed.stdout)
+    body.pop("took_ms"), expected.pop("took_ms")
+    assert body == expected
+    assert body["total"] == 1 and body["hits"][0]["doc_id"] == SEED.stem
+    assert [c["doc_id"] for c in body["hits"][0]["copies"]] == ["repost"]
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith("1 stories match (")
+    assert "source: 人民网 1, 棗莊新聞網 1\nmonth: 2023-04 1\n" in text.stdout
+    assert "also published by: 人民网 (2023-04-20T10:00:00)" in text.stdout
+    assert refused.returncode == 2 and "'author' is not one of source, month" in refused.stderr

@@ -25,10 +25,14 @@ def search() -> Response:
     """Search result page as JSON; each hit carries a ``url`` to its paragraph in the article."""
     params = from_request(current_models().search)
     results = get_searcher().search(params.q, page=params.page, per_page=params.per_page,
-                                    explain=params.explain, regional=params.regional)
+                                    explain=params.explain, regional=params.regional,
+                                    group=params.group, sort=params.sort,
+                                    facets=[f for f in params.facets.split(",") if f])
     body: dict[str, Any] = results.to_dict()
     for hit, hit_json in zip(results.hits, body["hits"], strict=True):
         hit_json["url"] = article_url(hit.doc_id, hit.paragraph, params.q, params.regional)
+        for copy in hit_json.get("copies", ()):
+            copy["url"] = article_url(copy["doc_id"], 0, params.q, params.regional)
     return jsonify(body)
 
 

@@ -14,13 +14,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from flask import request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails, PydanticUseDefault
 
-from search import ParameterError, SearchError, Settings
+from search import FACETS, GROUPS, SORTS, ParameterError, SearchError, Settings
 from search.suggest import MAX_LIMIT, check_limit
 from web.searcher import get_settings
 
@@ -30,6 +30,13 @@ QUERY_HELP = (
     "date:2023-04-19 and date:2023-04..2023-05. Longer than the limit or expanding to too "
     "many index terms: 400 (bad_query)."
 )
+
+GROUP_HELP = ("What a hit and the total count: paragraph, article (its best paragraph and up "
+              "to two more) or story (an article and its reposts, shown by the earliest "
+              "matching copy).")
+SORT_HELP = "relevance, newest or oldest first; articles without a date come last in every order."
+FACETS_HELP = "Comma list of source and month: counts over every result in the grouping."
+FACETS_PATTERN = rf"^(?:(?:{'|'.join(FACETS)})(?:,(?:{'|'.join(FACETS)}))*)?$"
 
 # Only ASCII digits, and few enough of them to convert: int() would also take "1_0", " 7 "
 # and other scripts' digits (pydantic's own int parsing takes some of those too).
@@ -98,6 +105,10 @@ def param_models(settings: Settings) -> ParamModels:
                                                          "maximum": settings.max_per_page})
         explain: Flag = Field(False, description="1: each hit says how its score was made.")
         regional: Flag = Field(True, description=REGIONAL_HELP)
+        group: Literal[GROUPS] = Field("paragraph", description=GROUP_HELP)  # type: ignore[valid-type]
+        sort: Literal[SORTS] = Field("relevance", description=SORT_HELP)  # type: ignore[valid-type]
+        facets: str = Field("", pattern=FACETS_PATTERN, description=FACETS_HELP,
+                            json_schema_extra={"x-comma-list": list(FACETS)})
 
         @model_validator(mode="after")
         def _page_within_limits(self) -> SearchParams:
@@ -175,6 +186,8 @@ def _message(model: type[Params], error: ErrorDetails) -> str:
         return f"{name} must be a whole number {bounds}, not {shown}"
     if schema.get("type") == "boolean":
         return f"{name} must be 1 or 0 (true or false), not {shown}"
+    if "x-comma-list" in schema:
+        return f"{name} must be a comma list of {', '.join(schema['x-comma-list'])}, not {shown}"
     if "enum" in schema:
         return f"{name} must be one of {', '.join(map(str, schema['enum']))}, not {shown}"
     return f"{name}: {error['msg'].lower()}, not {shown}"

@@ -55,10 +55,41 @@ class Explanation(BaseModel):
     k1: float
     b: float
     signals: list[Signal]
+class ParagraphMatch(BaseModel):
+    """Another matching paragraph of the hit's article."""
+
+    paragraph: int = Field(ge=0)
+    highlight: str
+
+
+class Copy(BaseModel):
+    """Another article of the hit's story (a repost, or what it reposted)."""
+
+    doc_id: str
+    source: str
+    published: str | None = Field(description="ISO 8601.")
+    url: str = Field(description="The article page.")
+
+
+class FacetValue(BaseModel):
+    """One value of a facet and how many results hold it (what adding its clause returns)."""
+
+    value: str
+    count: int = Field(ge=1)
+
+
+class Facets(BaseModel):
+    """Counts over every result, not only the page's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: list[FacetValue] | None = Field(None, description="By count; add source:\"value\".")
+    month: list[FacetValue] | None = Field(None, description="YYYY-MM in order; add "
+                                                             "date:YYYY-MM.")
 
 
 class Hit(BaseModel):
-    """One matching paragraph."""
+    """One matching paragraph; or an article or story, shown by its best matching paragraph."""
 
     doc_id: str
     paragraph: int = Field(ge=0, description="1-based body paragraph; 0 is the header "
@@ -75,6 +106,11 @@ class Hit(BaseModel):
     editors: list[str]
     url: str = Field(description="The article page at this paragraph, e.g. /doc/ID?q=...#p3.")
     explain: Explanation | None = Field(None, description="With explain=1 only.")
+    original_url: str | None = Field(None, description="The article's own address, if known.")
+    matches: list[ParagraphMatch] | None = Field(
+        None, description="group=article or story: up to two more matching paragraphs.")
+    copies: list[Copy] | None = Field(
+        None, description="group=story: the story's other articles (reposts).")
 
 
 class Expansion(BaseModel):
@@ -91,13 +127,16 @@ class SearchResult(BaseModel):
     """One page of hits, best first."""
 
     query: str
-    total: int = Field(ge=0, description="Matching paragraphs in all.")
+    total: int = Field(ge=0, description="Matching paragraphs, articles or stories in all.")
     page: int = Field(ge=1)
     per_page: int = Field(ge=1)
     took_ms: float = Field(ge=0)
     hits: list[Hit]
     expanded: list[Expansion] = Field(description="What the query also searched for; empty "
                                                   "with regional=0.")
+    group: Literal["paragraph", "article", "story"]
+    sort: Literal["relevance", "newest", "oldest"]
+    facets: Facets | None = Field(None, description="When asked for with facets=.")
 
 
 class Suggestion(BaseModel):

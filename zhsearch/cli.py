@@ -14,6 +14,9 @@ from pathlib import Path
 import click
 
 from search import (
+    FACETS,
+    GROUPS,
+    SORTS,
     BuildReport,
     Document,
     Explanation,
@@ -135,6 +138,12 @@ def repairs_command(sources: tuple[Path, ...]) -> None:
 @click.option("--page", type=click.IntRange(min=1), default=1)
 @click.option("--per-page", type=click.IntRange(min=1), default=None,
               help="Hits per page (default: ZHSEARCH_PER_PAGE, 10).")
+@click.option("--group", type=click.Choice(GROUPS), default="paragraph", show_default=True,
+              help="A hit is a paragraph, an article, or a story (an article and its reposts).")
+@click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True,
+              help="Undated articles come last in every order.")
+@click.option("--facets", default="", metavar="LIST",
+              help="Comma list of source and month: counts over every result.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON the web API serves.")
 @click.option("--explain", is_flag=True,
               help="Say how each hit's score was made: its tier and every signal.")
@@ -144,13 +153,20 @@ def repairs_command(sources: tuple[Path, ...]) -> None:
 @click.option("--regional/--no-regional", default=True, show_default=True,
               help="Also search each word's other regions' forms (软件: 軟體).")
 def query_command(text: str, index: Path | None, page: int, per_page: int | None,
-                  as_json: bool, explain: bool, color: str, regional: bool) -> None:
-    """Search the index and print the matching paragraphs."""
+                  group: str, sort: str, facets: str, as_json: bool, explain: bool,
+                  color: str, regional: bool) -> None:
+    """Search the index and print the matching paragraphs, articles or stories."""
     settings = _settings(index)
+    names = [name.strip() for name in facets.split(",") if name.strip()]
+    unknown = [name for name in names if name not in FACETS]
+    if unknown:
+        raise click.BadParameter(f"{unknown[0]!r} is not one of {', '.join(FACETS)}",
+                                 param_hint="'--facets'")
     try:
         searcher = Searcher(settings.index_dir, settings)
         results = searcher.search(text, page=page, per_page=per_page, explain=explain,
-                                  regional=regional)
+                                  regional=regional, group=group, sort=sort,
+                                  facets=names)
     except SearchError as e:
         raise click.ClickException(str(e)) from None
     if as_json:
@@ -158,15 +174,26 @@ def query_command(text: str, index: Path | None, page: int, per_page: int | None
         return
     colored = color == "always" or (color == "auto" and sys.stdout.isatty()
                                     and "NO_COLOR" not in os.environ)
-    click.echo(f"{results.total} paragraphs match ({results.took_ms:.1f} ms)")
+    units = {"paragraph": "paragraphs", "article": "articles", "story": "stories"}[group]
+    click.echo(f"{results.total} {units} match ({results.took_ms:.1f} ms)")
+    for name, counts in (results.facets or {}).items():
+        listed = ", ".join(f"{value} {count}" for value, count in counts)
+        click.echo(f"{name}: {listed or '-'}")
     if results.expanded:
         click.echo("also searched: " + ", ".join(
             f"{e['to']} (for {e['from']})" for e in results.expanded))
     for hit in results.hits:
         where = "title" if hit.paragraph == 0 else f"paragraph {hit.paragraph}"
-        click.echo(click.style(f"\n{hit.title}", bold=True) + f"  [{hit.doc_id}, {where}]",
-                   color=colored)
+        dated = ", ".join(part for part in (hit.source, hit.published or "") if part)
+        click.echo(click.style(f"\n{hit.title}", bold=True) + f"  [{hit.doc_id}, {where}]"
+                   + (f"  {dated}" if dated else ""), color=colored)
         click.echo(hit.snippet.terminal(color=colored), color=colored)
+        for match in hit.matches or ():
+            click.echo(f"  paragraph {match.paragraph}: "
+                       + match.snippet.terminal(color=colored), color=colored)
+        if hit.copies:
+            click.echo("  also published by: " + "; ".join(
+                f"{c.source or c.doc_id} ({c.published or 'undated'})" for c in hit.copies))
         if hit.explanation is not None:
             click.echo(_explanation(hit.explanation))
 

@@ -11,6 +11,7 @@ boundaries (tier 2); within a tier, BM25 decides, with a boost for words standin
 for matches in the title.
 """
 
+from search.query.arrange import FACETS, GROUPS, SORTS
 from search.query.highlight import Snippet, highlight, snippet
 from search.query.plan import Plan, QueryError, Term, plan_query
 from search.query.rank import Explanation, Signal
@@ -19,7 +20,10 @@ from search.query.searcher import REFRESH_SECONDS, Searcher
 from search.query.syntax import parse
 
 __all__ = [
+    "FACETS",
+    "GROUPS",
     "REFRESH_SECONDS",
+    "SORTS",
     "Article",
     "Explanation",
     "Hit",
