@@ -1,6 +1,8 @@
 """Reading article files into Documents: decoding, paragraphs, metadata, cleaning and spam.
 
-An article is one ``*.txt`` file whose paragraphs are separated by blank lines. The first
+A source folder holds ``*.txt`` articles and ``*.jsonl`` files of one article a line (see
+:func:`_read_jsonl`). A ``.txt`` article is one file whose paragraphs are separated by blank
+lines. The first
 paragraph is the title, an optional short second one the subtitle; byline paragraphs (作者,
 來源/来源, 編輯/编辑, 責編/责编, 記者 ...) become metadata wherever they stand; HTML remnants are
 cleaned out and SEO spam paragraphs are set aside. Everything else is the body, one paragraph per
@@ -19,7 +21,7 @@ from datetime import datetime
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, Protocol
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from search import mojibake
 from search.errors import SearchError
@@ -49,7 +51,6 @@ __all__ = [
     "list_sources",
     "parse_article",
     "read_document",
-    "read_jsonl",
     "scan_sources",
 ]
 
@@ -148,6 +149,9 @@ class SourceFile(NamedTuple):
     file_id: str
     duplicate_of: Path | None  # an earlier file with the same id (then this one is skipped)
     suffix: str  # the key of the reader in READERS
+    # JSON Lines: line number -> where an earlier article has that line's id (``path`` or
+    # ``path:line``); the line is skipped.
+    taken: Mapping[int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -194,12 +198,24 @@ def scan_sources(sources: Sequence[Path]) -> list[SourceFile]:
 
     Raises DocumentError for a missing source folder.
     """
-    seen: dict[str, Path] = {}
+    seen: dict[str, str] = {}  # doc_id -> where its first article is
     found: list[SourceFile] = []
     for source in sources:
         for path, file_id, suffix in _walk(Path(source)):
-            found.append(SourceFile(path, file_id, seen.get(file_id), suffix))
-            seen.setdefault(file_id, path)
+            if suffix == JSONL_SUFFIX:
+                # Its articles' ids come from its lines, read here once, so that the first
+                # article with an id keeps it across files whichever worker reads them.
+                taken: dict[int, str] = {}
+                for number, doc_id in _jsonl_ids(path):
+                    if doc_id in seen:
+                        taken[number] = seen[doc_id]
+                    else:
+                        seen[doc_id] = f"{path}:{number}"
+                found.append(SourceFile(path, file_id, None, suffix, taken))
+                continue
+            first = seen.get(file_id)
+            found.append(SourceFile(path, file_id, Path(first) if first else None, suffix))
+            seen.setdefault(file_id, str(path))
     return found
 
 
@@ -685,44 +701,57 @@ def _repairs(fixes: dict[str, list[mojibake.Fix]], body: list[str]) -> list[Repa
 JSONL_SUFFIX = ".jsonl"
 
 
-def read_jsonl(path: Path, *, repair: bool = True, seen: dict[str, str] | None = None
-               ) -> Iterator[Document | Skipped]:
-    """Yield a Document for every good line of a JSON Lines file, a Skipped for every bad one.
+def _read_jsonl(file: SourceFile, handle: BinaryIO, *, repair: bool,
+                indexed: Mapping[str, str]) -> Iterator[Ingested]:
+    """The reader of JSON Lines files: one article a line.
 
-    A line is one article: ``{"id", "title", "body" | "paragraphs", "source", "published",
-    "authors", "url"}``. ``id`` (a string or an integer) is required and becomes the doc_id;
-    ``body`` is a string of paragraphs separated by blank lines, ``paragraphs`` a list of
-    strings (it wins over ``body``); ``published`` an ISO 8601 date or date-time (an offset is
-    dropped: the time is kept as written, like a byline's); ``authors`` a string or a list.
-    Cleaning, mojibake repair and the spam rule apply as to a ``.txt`` article. A bad line (not
-    UTF-8, not JSON, not an object, no id, a duplicate id, no text) is skipped; a bad field
-    (a date that is not ISO 8601, a field of the wrong type) is dropped and named in
-    ``Document.dropped``. ``seen`` maps the ids read so far to where (``file:line``), across
-    files; the first article with an id keeps it. Blank lines are ignored.
+    A line is ``{"id", "title", "body" | "paragraphs", "source", "published", "authors",
+    "url"}``. ``id`` (a string or an integer) is required and becomes the doc_id; ``body`` is a
+    string of paragraphs separated by blank lines, ``paragraphs`` a list of strings (it wins
+    over ``body``); ``published`` an ISO 8601 date or date-time (an offset is dropped: the time
+    is kept as written, like a byline's); ``authors`` a string or a list. Cleaning, mojibake
+    repair and the spam rule apply as to a ``.txt`` article. A bad line (not UTF-8, not JSON,
+    not an object, no id, a duplicate id, no text) is a Skipped with its line; a bad field (a
+    date that is not ISO 8601, a field of the wrong type) is dropped and named in
+    ``Document.dropped``. The first article with an id keeps it (``file.taken``, found by
+    :func:`scan_sources`, names the lines whose id an earlier article holds). Each line's
+    bytes are its content hash, so an update re-reads only the lines that changed. Blank lines
+    are ignored.
     """
-    path = Path(path)
-    seen = {} if seen is None else seen
+    taken = file.taken or {}
+    for number, raw in enumerate(handle, 1):
+        if not raw.strip():
+            continue
+        try:
+            item = _jsonl_object(raw)
+            doc_id = _jsonl_id(item)
+            if number in taken:
+                raise DocumentError(f"duplicate id {doc_id!r} (already at {taken[number]})")
+            digest = content_hash(raw)
+            if indexed.get(doc_id) == digest:
+                yield Unchanged(file.path, doc_id)
+                continue
+            yield _jsonl_article(item, doc_id, file.path, number, digest, repair)
+        except DocumentError as error:
+            yield Skipped(file.path, str(error), number)
+
+
+def _jsonl_ids(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, id) of every line of a JSON Lines file that has a usable id; the rest is
+    for the reader to report."""
     try:
-        handle = open(path, "rb")
-    except OSError as error:
-        yield Skipped(path, f"unreadable: {error.strerror or error}")
+        with open(path, "rb") as handle:
+            for number, raw in enumerate(handle, 1):
+                try:
+                    yield number, _jsonl_id(_jsonl_object(raw))
+                except DocumentError:
+                    continue
+    except OSError:
         return
-    with handle:
-        for number, raw in enumerate(handle, 1):
-            if not raw.strip():
-                continue
-            try:
-                doc = _jsonl_article(path, number, raw, repair, seen)
-            except DocumentError as error:
-                yield Skipped(path, str(error), number)
-                continue
-            seen[doc.doc_id] = f"{path}:{number}"
-            yield doc
 
 
-def _jsonl_article(path: Path, number: int, raw: bytes, repair: bool,
-                   seen: dict[str, str]) -> Document:
-    """The Document of one line; raises DocumentError with the reason the line is skipped."""
+def _jsonl_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object of one line; raises DocumentError saying why it is not one."""
     try:
         item = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -731,14 +760,21 @@ def _jsonl_article(path: Path, number: int, raw: bytes, repair: bool,
         raise DocumentError(f"not JSON ({getattr(error, 'msg', error)})") from None
     if not isinstance(item, dict):
         raise DocumentError(f"not a JSON object but {type(item).__name__}")
+    return item
+
+
+def _jsonl_id(item: dict[str, Any]) -> str:
     doc_id = item.get("id")
     if isinstance(doc_id, int) and not isinstance(doc_id, bool):
         doc_id = str(doc_id)
-    if not isinstance(doc_id, str) or not doc_id.strip():
+    if not isinstance(doc_id, str) or not doc_id.strip() or not _is_utf8(doc_id):
         raise DocumentError('no "id" (a non-empty string or an integer)')
-    doc_id = doc_id.strip()
-    if doc_id in seen:
-        raise DocumentError(f"duplicate id {doc_id!r} (already at {seen[doc_id]})")
+    return doc_id.strip()
+
+
+def _jsonl_article(item: dict[str, Any], doc_id: str, path: Path, number: int, digest: str,
+                   repair: bool) -> Document:
+    """The Document of one line's object; raises DocumentError with the reason to skip it."""
     dropped: list[str] = []
 
     def text_field(name: str) -> str:
@@ -784,7 +820,7 @@ def _jsonl_article(path: Path, number: int, raw: bytes, repair: bool,
     document = Document(
         doc_id=doc_id, path=path, title=title, subtitle="", authors=authors,
         source=clean_text(text_field("source")).strip(), published=published, editors=[],
-        byline=[], paragraphs=body, content_hash=content_hash(raw),
+        byline=[], paragraphs=body, content_hash=digest,
         encoding="utf-8", spam=spam, repairs=_repairs(fixes, body),
         url=text_field("url").strip(), line=number, dropped=dropped,
     )
@@ -812,4 +848,4 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?
 
 
 # The readers of the article formats, by file suffix (see Reader and ingest).
-READERS: dict[str, Reader] = {".txt": _read_txt}
+READERS: dict[str, Reader] = {".txt": _read_txt, JSONL_SUFFIX: _read_jsonl}

@@ -153,6 +153,8 @@ class BuildReport:
     characters: int = 0
     seconds: float = 0.0
     skipped: list[Skipped] = field(default_factory=list)
+    # Bad fields of articles that were kept (JSON Lines), where and why each was left out.
+    dropped: list[Skipped] = field(default_factory=list)
     spam: list[tuple[str, str]] = field(default_factory=list)  # (doc_id, paragraph)
     repairs: list[tuple[str, Repair]] = field(default_factory=list)
     added: list[str] = field(default_factory=list)  # updates only
@@ -171,6 +173,7 @@ class BuildReport:
         self.characters += sum(map(len, doc.paragraphs)) + len(doc.title) + len(doc.subtitle)
         self.spam.extend((doc.doc_id, p) for p in doc.spam)
         self.repairs.extend((doc.doc_id, r) for r in doc.repairs)
+        self.dropped.extend(Skipped(doc.path, reason, doc.line) for reason in doc.dropped)
 
     def merge(self, part: BuildReport) -> None:
         """Add the counts and lists of ``part`` (what a worker did) to this report."""
@@ -178,6 +181,7 @@ class BuildReport:
         self.paragraphs += part.paragraphs
         self.characters += part.characters
         self.skipped.extend(part.skipped)
+        self.dropped.extend(part.dropped)
         self.spam.extend(part.spam)
         self.repairs.extend(part.repairs)
         self.signatures.extend(part.signatures)

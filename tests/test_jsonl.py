@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from conftest import SEED, SEED_ID
 
-from search.documents import Document, Skipped, read_document, read_jsonl
+from search.config import load_settings
+from search.documents import Document, Skipped, iter_documents, read_document
+from search.index import build, update
+from search.query import Searcher
 
 GOOD = {
     "id": "rmrb-1",
@@ -34,8 +38,9 @@ def write_lines(path: Path, *lines: object) -> Path:
     return path
 
 
-def read(path: Path, **options: object) -> tuple[list[Document], list[Skipped]]:
-    items = list(read_jsonl(path, **options))  # type: ignore[arg-type]
+def read(path: Path, repair: bool = True) -> tuple[list[Document], list[Skipped]]:
+    """What ingestion makes of a file or a folder, as a build reads it."""
+    items = list(iter_documents([path], repair=repair))
     return ([i for i in items if isinstance(i, Document)],
             [i for i in items if isinstance(i, Skipped)])
 
@@ -97,7 +102,7 @@ def test_mojibake_is_repaired_as_in_a_text_file(tmp_path: Path) -> None:
     line = {"id": "x", "title": from_file.title, "paragraphs": [garbled.strip()]}
 
     (doc,), _ = read(write_lines(tmp_path / "a.jsonl", line))
-    (kept,), _ = read(write_lines(tmp_path / "b.jsonl", line), repair=False)
+    (kept,), _ = read(tmp_path / "a.jsonl", repair=False)
 
     assert "倍增干勁。”滕州市工信局局長孟凡軍" in doc.paragraphs[0]
     assert doc.paragraphs[0] in from_file.paragraphs
@@ -162,13 +167,18 @@ def test_dates_outside_iso_8601_are_dropped(tmp_path: Path, date: str) -> None:
     assert doc.dropped == [f'"published" dropped: {date!r} is not an ISO 8601 date']
 
 
-def test_ids_are_unique_across_files(tmp_path: Path) -> None:
-    seen: dict[str, str] = {}
-    first = write_lines(tmp_path / "a.jsonl", GOOD)
-    read(first, seen=seen)
-    docs, (skipped,) = read(write_lines(tmp_path / "b.jsonl", GOOD), seen=seen)
-    assert docs == []
-    assert skipped.reason == f"duplicate id 'rmrb-1' (already at {first}:1)"
+def test_ids_are_unique_across_files_and_with_text_articles(tmp_path: Path) -> None:
+    first = write_lines(tmp_path / "a.jsonl", GOOD, {**GOOD, "id": "news"})
+    write_lines(tmp_path / "b.jsonl", {**GOOD, "title": "后来的同号文章"}, {**GOOD, "id": "new"})
+    (tmp_path / "news.txt").write_text("标题\n\n正文。\n", encoding="utf-8")
+
+    docs, skipped = read(tmp_path)
+
+    assert sorted(d.doc_id for d in docs) == ["new", "news", "rmrb-1"]
+    assert next(d for d in docs if d.doc_id == "rmrb-1").title == GOOD["title"]
+    assert sorted((s.path.name, s.line, s.reason) for s in skipped) == [
+        ("b.jsonl", 1, f"duplicate id 'rmrb-1' (already at {first}:1)"),
+        ("news.txt", None, f"duplicate doc_id 'news' (already read from {first}:2)")]
 
 
 def test_each_line_has_its_own_content_hash(tmp_path: Path) -> None:
@@ -178,3 +188,100 @@ def test_each_line_has_its_own_content_hash(tmp_path: Path) -> None:
     assert len(set(hashes)) == 3
     again, _ = read(write_lines(tmp_path / "b.jsonl", {**GOOD, "id": "rmrb-2"}))
     assert again[0].content_hash == hashes[1]
+
+
+# --- build and update ---------------------------------------------------------------------------
+
+BAD_LINES = ("{not json", '["a", "list"]', {"title": "没有编号", "body": "正文。"},
+             {"id": "", "body": "正文。"}, {**GOOD, "title": "重复的编号"},
+             b'{"id": "gbk", "body": "\xd5\xfd\xce\xc4"}', {"id": "empty"})
+
+
+def article(n: int, **fields: object) -> dict[str, object]:
+    return {**GOOD, "id": f"rmrb-{n}", "title": f"第{n}篇：锂电产业链加快集聚", **fields}
+
+
+def test_a_build_indexes_jsonl_beside_txt_and_reports_each_bad_line(tmp_path: Path) -> None:
+    source, index = tmp_path / "source", tmp_path / "index"
+    source.mkdir()
+    shutil.copyfile(SEED, source / SEED.name)
+    feed = write_lines(source / "feed.jsonl", GOOD, *BAD_LINES,
+                       article(2, published="19 April 2023"))
+
+    report = build([source], index, procs=1)
+
+    assert report.documents == 3  # the seed, rmrb-1 and rmrb-2
+    assert [(s.where, s.reason) for s in report.skipped] == [
+        (f"{feed}:{n}", reason) for n, reason in [
+            (2, "not JSON (Expecting property name enclosed in double quotes)"),
+            (3, "not a JSON object but list"), (4, 'no "id" (a non-empty string or an integer)'),
+            (5, 'no "id" (a non-empty string or an integer)'),
+            (6, f"duplicate id 'rmrb-1' (already at {feed}:1)"), (7, "not UTF-8"),
+            (8, 'no text: no "title", "body" or "paragraphs"')]]
+    assert [(d.where, d.reason) for d in report.dropped] == [
+        (f"{feed}:9", "\"published\" dropped: '19 April 2023' is not an ISO 8601 date")]
+    searcher = Searcher(index, load_settings({}))
+    try:
+        (hit,) = searcher.search("马克思主义 source:人民网 date:2022-12").hits
+        assert (hit.doc_id, hit.paragraph, hit.original_url) == ("rmrb-1", 2, GOOD["url"])
+        assert hit.authors == ["王明", "Li Hua"] and hit.published == "2022-12-01T08:00:00"
+        assert searcher.article("rmrb-2").published is None  # type: ignore[union-attr]
+        assert searcher.search("工業倍增").total > 0  # the .txt article is there too
+    finally:
+        searcher.close()
+
+
+def test_update_reindexes_only_the_lines_that_changed(tmp_path: Path) -> None:
+    source, index = tmp_path / "source", tmp_path / "index"
+    source.mkdir()
+    write_lines(source / "feed.jsonl", article(1), article(2), article(3))
+    build([source], index, procs=1)
+
+    write_lines(source / "feed.jsonl", article(1), article(2, title="改过的标题"), article(4))
+    report = update([source], index)
+
+    assert (report.added, report.changed, report.removed) == (["rmrb-4"], ["rmrb-2"],
+                                                              ["rmrb-3"])
+    assert report.documents == 2  # rmrb-1's line is the same: not read again
+    searcher = Searcher(index, load_settings({}))
+    try:
+        assert searcher.article("rmrb-2").title == "改过的标题"  # type: ignore[union-attr]
+        assert searcher.article("rmrb-3") is None
+        assert searcher.search("锂电", group="article").total == 3
+    finally:
+        searcher.close()
+    assert update([source], index).documents == 0  # nothing changed: nothing read
+
+
+def test_bad_lines_lose_nothing_indexed_before(tmp_path: Path, zhsearch) -> None:
+    source, index = tmp_path / "source", tmp_path / "index"
+    source.mkdir()
+    shutil.copyfile(SEED, source / SEED.name)
+    write_lines(source / "feed.jsonl", article(1), article(2))
+    build([source], index, procs=1)
+    before = Searcher(index, load_settings({}))
+    kept = {hit.doc_id for hit in before.search("锂电 OR 工業", group="article",
+                                                per_page=100).hits}
+    before.close()
+    assert kept == {SEED_ID, "rmrb-1", "rmrb-2"}
+
+    # Bad lines arrive, in the same file and in a new one; the update and a full build keep
+    # every good article and report every bad line.
+    write_lines(source / "feed.jsonl", article(1), *BAD_LINES, article(2))
+    write_lines(source / "more.jsonl", *BAD_LINES, article(3))
+    updated = zhsearch("update", "--source", str(source), "--index", str(index))
+    assert updated.returncode == 0, updated.stderr
+    assert "added 1, changed 0, removed 0" in updated.stdout
+    assert f"skipped {source / 'feed.jsonl'}:2: not JSON" in updated.stderr
+    assert f"skipped {source / 'more.jsonl'}:5: duplicate id 'rmrb-1' (already at " \
+           f"{source / 'feed.jsonl'}:1)" in updated.stderr
+    rebuilt = zhsearch("build", "--source", str(source), "--index", str(index))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert ", 14 skipped, " in rebuilt.stdout
+    after = Searcher(index, load_settings({}))
+    try:
+        found = {hit.doc_id for hit in after.search("锂电 OR 工業", group="article",
+                                                    per_page=100).hits}
+    finally:
+        after.close()
+    assert found == kept | {"rmrb-3"}

@@ -102,7 +102,9 @@ def update_command(sources: tuple[Path, ...], index: Path | None, repair: bool |
 
 def _summary(report: BuildReport, verb: str) -> None:
     for skipped in report.skipped:
-        click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+        click.echo(f"skipped {skipped.where}: {skipped.reason}", err=True)
+    for dropped in report.dropped:
+        click.echo(f"field left out at {dropped.where}: {dropped.reason}", err=True)
     for doc_id, paragraph in report.spam:
         click.echo(f"spam left out of {doc_id}: {paragraph[:60]}", err=True)
     for doc_id, repair in report.repairs:
@@ -110,7 +112,9 @@ def _summary(report: BuildReport, verb: str) -> None:
                    f"{repair.before!r} -> {repair.after!r} (score {repair.score:.2f})", err=True)
     click.echo(
         f"{verb} {report.index_dir}: {report.documents} documents, {report.paragraphs} "
-        f"paragraphs, {len(report.skipped)} skipped, {len(report.spam)} spam removed, "
+        f"paragraphs, {len(report.skipped)} skipped, "
+        + (f"{len(report.dropped)} fields left out, " if report.dropped else "")
+        + f"{len(report.spam)} spam removed, "
         f"{len(report.repairs)} repaired, {report.seconds:.2f} s, "
         f"{report.characters_per_second:,.0f} characters/s")
 
