@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
-from flask import Blueprint, abort, render_template, url_for
+from flask import Blueprint, Response, abort, render_template, url_for
+from markupsafe import escape
 
 from search import QueryError, ResultPage
 from web.params import current_models, from_request
@@ -24,6 +25,8 @@ EXAMPLE_QUERIES = [
 
 # How many page links to show on each side of the current page.
 PAGE_WINDOW = 2
+# Entries of a feed: the newest matching stories.
+FEED_ENTRIES = 20
 
 
 @bp.app_template_filter("display_date")
@@ -90,6 +93,40 @@ def article(doc_id: str) -> str:
         abort(404, description="There is no article with this id.")
     paragraphs = searcher.highlight_article(found, query, params.regional)
     return render_template("article.html", query=query, article=found, paragraphs=paragraphs)
+
+
+@bp.get("/feed")
+def feed() -> Response:
+    """An Atom feed of the newest stories matching ``q``: what a feed reader follows.
+
+    Stories without a date are left out (a feed orders entries by time); a time without an
+    offset is given as UTC, since the archive does not say which zone it was written in.
+    """
+    params = from_request(current_models().search)
+    results = get_searcher().search(params.q, per_page=min(FEED_ENTRIES,
+                                                           get_settings().max_per_page),
+                                    group="story",
+                                    sort="newest", regional=params.regional)
+    entries = [
+        {"hit": hit, "updated": _rfc3339(hit.published),
+         "url": url_for("views.article", doc_id=hit.doc_id, _external=True),
+         "summary": "".join(f"<p>{text}</p>" for text in (
+             hit.highlight, *(m.snippet.html() for m in hit.matches or ())))
+         + (f"<p>也发表于：{escape('、'.join(c.source or c.doc_id for c in hit.copies))}</p>"
+            if hit.copies else "")}
+        for hit in results.hits if hit.published]
+    updated = entries[0]["updated"] if entries else \
+        _rfc3339(datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"))
+    body = render_template(
+        "feed.xml", query=params.q, entries=entries, updated=updated,
+        self_url=url_for("views.feed", q=params.q, _external=True),
+        page_url=url_for("views.index", q=params.q, _external=True))
+    return Response(body, mimetype="application/atom+xml")
+
+
+def _rfc3339(published: str | None) -> str:
+    """An ISO date-time without an offset as RFC 3339 in UTC: ``2023-04-19T09:39:36Z``."""
+    return datetime.fromisoformat(published or "1970-01-01").strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def pagination(results: ResultPage, query: str, regional: bool = True) -> dict[str, object]:
