@@ -8,16 +8,21 @@ term's posting list a whole block at a time is several times faster. Whoosh's
 per posting; a full build keeps them in memory (:class:`PostingPool`) and writes each term's
 posting list in one go (:class:`FastSegmentWriter`), the bytes Whoosh's own writer writes.
 
-All of it relies on whoosh3's on-disk format and on private names (``W3LeafMatcher._data``,
-``VarBytesColumn.Reader._lengths``, ``W3FieldWriter._postfile``, ``TOC._filename``,
-``SegmentWriter._finalize_segment``, ...): ``pyproject.toml`` pins whoosh3 to the minor version
-tests/test_whoosh_adapter.py proves, byte for byte against Whoosh's own writer and result for
-result against its own matchers. Everything outside this module uses Whoosh's public API.
+All of it relies on whoosh3's on-disk format and on private names (``SegmentReader._terms``,
+``W3TermsReader._postfile``, ``VarBytesColumn.Reader._lengths``, ``W3FieldWriter._postfile``,
+``TOC._filename``, ``SegmentWriter._finalize_segment``, ...): ``pyproject.toml`` pins whoosh3 to
+the minor version tests/test_whoosh_adapter.py proves, byte for byte against Whoosh's own
+writer and result for result against its own matchers. Everything outside this module uses
+Whoosh's public API.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
+import struct
+import weakref
 import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -32,8 +37,8 @@ from whoosh.codec.whoosh3 import (
     WHOOSH3_HEADER_MAGIC,
     W3Codec,
     W3FieldWriter,
-    W3LeafMatcher,
     W3TermInfo,
+    W3TermsReader,
 )
 from whoosh.columns import VarBytesColumn
 from whoosh.index import TOC, FileIndex, clean_files
@@ -76,15 +81,18 @@ def _postings(searcher, fieldname: str, text: str  # noqa: ANN001
     """(record numbers, frequencies) of a term, a block at a time, deleted records left out."""
     for leaf, offset in searcher.leaf_searchers():
         reader = leaf.reader()
-        try:
-            matcher = reader.postings(fieldname, text)
-        except TermNotFound:
+        extent = _extent(reader, fieldname, text)
+        if extent is None:  # not in this segment
             continue
-        deleted: frozenset[int] = frozenset()
-        if isinstance(matcher, FilterMatcher):  # the segment has deleted records
-            deleted = reader.deleted_docs_set
-            matcher = matcher.child
-        for ids, weights in _blocks(matcher, offset):
+        if extent is _WHOOSH:
+            matcher = reader.postings(fieldname, text)
+            if isinstance(matcher, FilterMatcher):  # deletions: filtered below
+                matcher = matcher.child
+            blocks = _one_at_a_time(matcher, offset)
+        else:
+            blocks = _blocks(reader._terms._postfile, *extent, offset)
+        deleted = reader.deleted_docs_set if reader.has_deletions() else frozenset()
+        for ids, weights in blocks:
             if deleted:
                 kept = [(i, w) for i, w in zip(ids, weights, strict=True)
                         if i - offset not in deleted]
@@ -92,26 +100,85 @@ def _postings(searcher, fieldname: str, text: str  # noqa: ANN001
             yield ids, weights
 
 
-def _blocks(matcher, offset: int  # noqa: ANN001
+# Where each term's posting list lies in a segment's postings file, remembered per segment
+# reader: finding it in the terms table costs more than reading a short list (a hash lookup
+# through several seeks and reads, and an unpickling). None: the segment lacks the term;
+# _WHOOSH: read it through Whoosh's matcher (postings inlined in the terms table).
+_WHOOSH = ("whoosh",)
+_EXTENTS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[Any, ...] | None]] = \
+    weakref.WeakKeyDictionary()
+_EXTENTS_PER_SEGMENT = 1 << 16  # then forgotten and found again: a bound on memory
+
+
+def _extent(reader, fieldname: str, text: str) -> tuple[Any, ...] | None:  # noqa: ANN001
+    """(offset, length) of the term's posting list in ``reader``'s postings file, or None."""
+    known = _EXTENTS.get(reader)
+    if known is None:
+        known = _EXTENTS[reader] = {}
+    key = (fieldname, text)
+    if key in known:
+        return known[key]
+    if len(known) >= _EXTENTS_PER_SEGMENT:
+        known.clear()
+    extent: tuple[Any, ...] | None = _WHOOSH
+    terms = getattr(reader, "_terms", None)
+    if type(terms) is W3TermsReader and fieldname in reader.schema:
+        try:
+            info = terms.term_info(fieldname, reader.schema[fieldname].to_bytes(text))
+        except TermNotFound:
+            extent = None
+        else:
+            if not info.is_inlined():
+                start, length = info.extent()
+                # (whoosh3 3.54 keeps the length as a one-element tuple)
+                extent = start, length[0] if isinstance(length, tuple) else length
+    elif (fieldname, text) not in reader:
+        extent = None
+    known[key] = extent
+    return extent
+
+
+_BLOCK_LENGTH = struct.Struct("!i")  # whoosh.system.pack_int
+
+
+def _blocks(postfile, start: int, length: int, offset: int  # noqa: ANN001
             ) -> Iterator[tuple[Iterable[int], Iterable[float]]]:
-    """The (record numbers, weights) of a posting list, a whole block at a time where Whoosh
-    allows; ``offset`` is the segment's first record number."""
-    if isinstance(matcher, W3LeafMatcher):
-        # whoosh3 stores a block as a pickled (id deltas, weights, values) tuple; decoding it
-        # here with itertools instead of Whoosh's per-posting generators and method calls is
-        # what makes reading long posting lists cheap.
-        while matcher.is_active():
-            if matcher._data is None:
-                matcher._read_data()
-            deltas, weights = matcher._data[0], matcher._data[1]
-            if weights is None or isinstance(weights, float):
-                weights = repeat(1.0 if weights is None else weights, len(deltas))
-            # Each block's deltas start from 0, so starting the sum at the segment's offset
-            # (and dropping that start) numbers them in the whole index at C speed.
-            yield list(islice(accumulate(deltas, initial=offset), 1, None)), weights
-            matcher._next_block()
-        return
-    while matcher.is_active():  # any other matcher, one posting at a time
+    """The (record numbers, weights) of a posting list read in one piece from ``postfile``,
+    a block at a time; ``offset`` is the segment's first record number.
+
+    whoosh3 writes a posting list as a header tag, then blocks, each its length (negative for
+    the last), its pickled info (count, last id, largest weight, compression, length bytes)
+    and its pickled, maybe compressed (id deltas, weights, values): the layout
+    :func:`_write_terms` writes. Decoding it with itertools instead of Whoosh's matcher (its
+    per-block seeks and reads, its per-posting generators and method calls) is what makes
+    reading posting lists cheap.
+    """
+    data = postfile.get(start, length)
+    if data[:len(WHOOSH3_HEADER_MAGIC)] != WHOOSH3_HEADER_MAGIC:
+        raise ValueError(f"no posting list at offset {start} of the postings file")
+    position = len(WHOOSH3_HEADER_MAGIC)
+    while True:
+        size = _BLOCK_LENGTH.unpack_from(data, position)[0]
+        position += _BLOCK_LENGTH.size
+        end = position + abs(size)
+        block = io.BytesIO(data[position:end])
+        compression = pickle.Unpickler(block).load()[3]
+        packed = block.read()
+        deltas, weights, _ = pickle.loads(zlib.decompress(packed) if compression else packed)
+        if weights is None or isinstance(weights, float):
+            weights = repeat(1.0 if weights is None else weights, len(deltas))
+        # Each block's deltas start from 0, so starting the sum at the segment's offset (and
+        # dropping that start) numbers them in the whole index at C speed.
+        yield list(islice(accumulate(deltas, initial=offset), 1, None)), weights
+        if size < 0:
+            return
+        position = end
+
+
+def _one_at_a_time(matcher, offset: int  # noqa: ANN001
+                   ) -> Iterator[tuple[Iterable[int], Iterable[float]]]:
+    """Any other matcher's postings, one at a time."""
+    while matcher.is_active():
         yield (matcher.id() + offset,), (matcher.weight(),)
         matcher.next()
 
