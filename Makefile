@@ -27,9 +27,14 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check search web zhsearch tests bench
 
+# The main run rewrites docs/benchmarks.md; the feature benchmarks after it each rewrite their
+# own marked section of it (suggestions use the index the regional run builds).
 bench: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.reposts --sweep --write
+	$(BIN)/python -m bench.regional --write
+	$(BIN)/python -m bench.suggest --write
 
 bench-quick: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test,bench]'

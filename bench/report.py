@@ -254,6 +254,29 @@ def scale_lines(results: dict) -> list[str]:
     return rows
 
 
+def variant_lines(results: dict) -> list[str]:
+    """What stories with facets, and regional expansion, add to zhsearch's query latency."""
+    points = [p for p in results.get("scale", []) if "variants" in p]
+    if not points:
+        return ["Not measured in this run (the scale curve measures it)."]
+    rows = ["| copies | search | p50 ms | p95 ms | p99 ms | p50 x plain | target |",
+            "|---:|---|---:|---:|---:|---:|---|"]
+    targets = {"story+facets": ("group=story&facets=source,month adds at most 30% (issue 15)",
+                                lambda plain, v: v / plain <= 1.3),
+               "no regional": ("expansion adds at most 30%: plain (with it) <= 1.3x this "
+                               "(issue 16)", lambda plain, v: plain / v <= 1.3)}
+    for p in points:
+        plain = p["variants"]["plain"]["p50"]
+        for name, lat in p["variants"].items():
+            target = ""
+            if name in targets:
+                label, met = targets[name]
+                target = f"{label}: {'met' if met(plain, lat['p50']) else '**not met**'}"
+            rows.append(f"| {p['factor']}x | {name} | {_ms(lat['p50'])} | {_ms(lat['p95'])} | "
+                        f"{_ms(lat['p99'])} | {_x(lat['p50'] / plain)} | {target} |")
+    return rows
+
+
 def scale_targets(results: dict) -> list[str]:
     """The targets of issue 13 (a million paragraphs), each against this run's scale curve."""
     points = [p for p in results.get("scale", []) if "zhsearch" in p.get("latency", {})
@@ -420,6 +443,14 @@ def render(results: dict, chart_name: str) -> str:
         *scale_lines(results),
         "",
         *scale_targets(results),
+        "",
+        "### Stories, facets and regional vocabulary: what they add to a query",
+        "",
+        "The same queries in both scripts, each searched plainly (regional vocabulary on, the "
+        "default), as stories with source and month facets, and with regional vocabulary off, "
+        "interleaved in one process (`python -m bench.worker variants`).",
+        "",
+        *variant_lines(results),
         "",
         "## Snippet examples (the top hit of the same queries in every stack)",
         *examples_lines(results),

@@ -177,6 +177,11 @@ def measure_scale(source: Path, factors: list[int], characters: int, names: list
                                   "index_bytes": raw["index_bytes"]}
                     answers = run_worker("latency", name, str(workdir), str(query_file),
                                          str(rounds))
+                    if name == "zhsearch":
+                        raw_variants = run_worker("variants", str(workdir), str(query_file),
+                                                  str(rounds))["latency_ms"]
+                        point["variants"] = {v: latency_summary(ms)
+                                             for v, ms in raw_variants.items()}
                 except RuntimeError as error:
                     point["latency"][name] = {"skipped": str(error)}
                     if name == "zhsearch":

@@ -9,6 +9,8 @@ object on stdout:
 * ``query STACK WORKDIR QUERIES ROUNDS``: per-query latencies and results in both scripts;
 * ``latency STACK WORKDIR QUERIES ROUNDS``: time to the first answer, per-query latencies and
   the searcher's memory (the scale curve);
+* ``variants WORKDIR QUERIES ROUNDS``: zhsearch's latency with stories and facets, and without
+  regional expansion, against the same queries plain;
 * ``update WORKDIR SOURCE ROUNDS``: zhsearch's incremental update after one article changed;
 * ``floor SOURCE ROUNDS``: analysis alone (jieba, OpenCC t2s, both) on one core.
 """
@@ -112,6 +114,47 @@ def latency(stack_name: str, workdir: Path, query_file: Path, rounds: int) -> di
             "latency_ms": rounds_ms, "rss_bytes": rss_bytes, "peak_rss_bytes": own_peak_bytes()}
 
 
+# zhsearch's search options measured against the plain search (the same queries, interleaved):
+# what grouping, facets and regional vocabulary add to a query.
+VARIANTS = {
+    "plain": {},
+    "story+facets": {"group": "story", "facets": ("source", "month")},
+    "no regional": {"regional": False},
+}
+
+
+def variants(workdir: Path, query_file: Path, rounds: int) -> dict:
+    """Every query in both scripts with each of :data:`VARIANTS`, ``rounds`` times."""
+    from search.config import load_settings
+    from search.query import QueryError, Searcher
+
+    queries, _ = load(query_file)
+    _load_jieba()
+    searcher = Searcher(workdir, load_settings({}))
+    for warm_up in queries[:5]:  # the records and the regional tables load on first use
+        for options in VARIANTS.values():
+            searcher.search(warm_up.simplified, per_page=10, **options)
+    latencies: dict[str, list[list[float]]] = {name: [] for name in VARIANTS}
+    for _ in range(rounds):
+        for rounds_ms in latencies.values():
+            rounds_ms.append([])
+        for number, item in enumerate(queries):
+            # Each variant goes first as often as the others: the first search of a text warms
+            # caches (its normalization, its plan) that the next ones find.
+            turn = list(VARIANTS.items())
+            turn = turn[number % len(turn):] + turn[:number % len(turn)]
+            for text in (item.simplified, item.traditional):
+                for name, options in turn:
+                    began = time.perf_counter()
+                    try:
+                        searcher.search(text, per_page=10, **options)
+                    except QueryError:
+                        pass
+                    latencies[name][-1].append((time.perf_counter() - began) * 1000)
+    searcher.close()
+    return {"latency_ms": latencies}
+
+
 def update(workdir: Path, source: Path, rounds: int) -> dict:
     """Time ``search.index.update`` after one article of ``source`` changed, ``rounds`` times.
 
@@ -192,6 +235,8 @@ def _run(command: str, args: list[str]) -> dict:
         result = latency(args[0], Path(args[1]), Path(args[2]), int(args[3]))
     elif command == "query":
         result = query(args[0], Path(args[1]), Path(args[2]), int(args[3]))
+    elif command == "variants":
+        result = variants(Path(args[0]), Path(args[1]), int(args[2]))
     elif command == "update":
         result = update(Path(args[0]), Path(args[1]), int(args[2]))
     elif command == "floor":
