@@ -301,28 +301,13 @@ def query_characters(normalized_text: str) -> list[str]:
 FIELD_KINDS = ("words", "chars", "pairs", "filters")
 
 
-@dataclass(frozen=True)
-class IndexTerm:
-    """One term a field of the index holds for a text, with its span in the original text."""
-
-    kind: str  # one of FIELD_KINDS
-    term: str
-    # words: the word position (sub-words share their word's); the other kinds: the offset in
-    # the normalized text (Whoosh stores no positions for them).
-    position: int
-    start: int
-    end: int
-    part: bool = False  # a sub-word: a shorter dictionary word inside a longer one
-    normalized: str = ""  # the normalized characters the term stands for (a pair's two)
-
-    def to_dict(self) -> dict[str, object]:
-        """The term as analyze() shows it."""
-        shown: dict[str, object] = {
-            "field": self.kind, "term": self.term, "start": self.start, "end": self.end,
-            "position": self.position if self.kind == "words" else None, "part": self.part}
-        if self.kind == "pairs":
-            shown["pair"] = self.normalized
-        return shown
+# One term a field of the index holds for a text: (term, position, start, end, part,
+# normalized). ``position`` is the word position for words (sub-words share their word's) and
+# the offset in the normalized text for the other kinds (Whoosh stores no positions for them);
+# ``start``, ``end`` the span in the original text; ``part`` marks a sub-word (a shorter
+# dictionary word inside a longer one); ``normalized`` is the normalized text the term stands
+# for (a pair's two characters). Plain tuples: a build makes one for every term it writes.
+IndexTerm = tuple[str, int, int, int, bool, str]
 
 
 def index_terms(text: str, kind: str) -> Iterator[IndexTerm]:
@@ -331,14 +316,14 @@ def index_terms(text: str, kind: str) -> Iterator[IndexTerm]:
     The one source of what is indexed: the analyzers of the schema yield exactly these when
     they write (``mode="index"``), and :func:`analyze` shows them.
 
-    >>> [t.term for t in index_terms("他去棗莊", "chars")]  # 他 and 去 are words
+    >>> [t[0] for t in index_terms("他去棗莊", "chars")]  # 他 and 去 are words
     ['枣', '庄']
-    >>> [t.normalized for t in index_terms("他去棗莊", "pairs")]
+    >>> [t[5] for t in index_terms("他去棗莊", "pairs")]
     ['他去', '去枣', '枣庄']
     """
     if kind == "words":
         for w in index_analysis(text).words:
-            yield IndexTerm(kind, w.term, w.position, w.start, w.end, w.part, w.term)
+            yield w.term, w.position, w.start, w.end, w.part, w.term
         return
     if kind == "chars":
         analysis = index_analysis(text)
@@ -347,13 +332,15 @@ def index_terms(text: str, kind: str) -> Iterator[IndexTerm]:
         norm, covered = normalize(text), frozenset()
     else:
         raise ValueError(f"unknown field kind {kind!r}; one of {', '.join(FIELD_KINDS)}")
+    span = norm.span
     if kind == "pairs":
         for term, offset in han_pairs(norm.text):
-            pair = norm.text[offset : offset + 2]
-            yield IndexTerm(kind, term, offset, *norm.span(offset, offset + 2), False, pair)
+            start, end = span(offset, offset + 2)
+            yield term, offset, start, end, False, norm.text[offset : offset + 2]
         return
     for char, offset in han_characters(norm.text, covered):
-        yield IndexTerm(kind, char, offset, *norm.span(offset, offset + 1), False, char)
+        start, end = span(offset, offset + 1)
+        yield char, offset, start, end, False, char
 
 
 # --- Whoosh tokenizers ------------------------------------------------------------------------
@@ -362,8 +349,8 @@ def index_terms(text: str, kind: str) -> Iterator[IndexTerm]:
 class _OffsetTokenizer(Tokenizer):
     """Whoosh's tokenizer contract, once, for tokenizers that report original offsets.
 
-    Subclasses yield ``(term, position, start, end)`` from :meth:`spans`, with ``start``/``end``
-    in the original text; this class fills the one reused :class:`Token` the way Whoosh expects
+    Subclasses yield :data:`IndexTerm` tuples from :meth:`spans`, with ``start``/``end`` in the
+    original text; this class fills the one reused :class:`Token` the way Whoosh expects
     (``positions``, ``chars``, ``keeporiginal``, ``start_pos``, ``start_char``, ``tokenize``).
     """
 
@@ -373,8 +360,7 @@ class _OffsetTokenizer(Tokenizer):
     def __hash__(self) -> int:
         return hash((type(self), tuple(sorted(self.__dict__.items()))))
 
-    def spans(self, value: str, mode: str, removestops: bool
-              ) -> Iterator[tuple[str, int, int, int]]:
+    def spans(self, value: str, mode: str, removestops: bool) -> Iterator[IndexTerm]:
         raise NotImplementedError
 
     def __call__(self, value: str, positions: bool = False, chars: bool = False,
@@ -384,11 +370,11 @@ class _OffsetTokenizer(Tokenizer):
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
         t.boost = 1.0
         if not tokenize:  # the whole value as one token, normalized
-            found: Iterator[tuple[str, int, int, int]] = iter(
-                [(normalize(value).text, 0, 0, len(value))])
+            whole = normalize(value).text
+            found: Iterator[IndexTerm] = iter([(whole, 0, 0, len(value), False, whole)])
         else:
             found = self.spans(value, mode, removestops)
-        for term, position, start, end in found:
+        for term, position, start, end, _, _ in found:
             t.text = term
             t.stopped = False
             if keeporiginal:
@@ -411,14 +397,11 @@ class ChineseWordTokenizer(_OffsetTokenizer):
     ['压实', '责任']
     """
 
-    def spans(self, value: str, mode: str, removestops: bool
-              ) -> Iterator[tuple[str, int, int, int]]:
+    def spans(self, value: str, mode: str, removestops: bool) -> Iterator[IndexTerm]:
         if mode == "index" and removestops:
-            for t in index_terms(value, "words"):
-                yield t.term, t.position, t.start, t.end
-            return
-        for w in words(value, with_parts=(mode == "index"), keep_stops=not removestops):
-            yield w.term, w.position, w.start, w.end
+            return index_terms(value, "words")
+        return ((w.term, w.position, w.start, w.end, w.part, w.term)
+                for w in words(value, with_parts=(mode == "index"), keep_stops=not removestops))
 
 
 class HanCharacterTokenizer(_OffsetTokenizer):
@@ -436,11 +419,8 @@ class HanCharacterTokenizer(_OffsetTokenizer):
     def __init__(self, skip_words: bool = False) -> None:
         self.skip_words = skip_words
 
-    def spans(self, value: str, mode: str, removestops: bool
-              ) -> Iterator[tuple[str, int, int, int]]:
-        kind = "chars" if self.skip_words and mode == "index" else "filters"
-        for t in index_terms(value, kind):
-            yield t.term, t.position, t.start, t.end
+    def spans(self, value: str, mode: str, removestops: bool) -> Iterator[IndexTerm]:
+        return index_terms(value, "chars" if self.skip_words and mode == "index" else "filters")
 
 
 class HanPairTokenizer(_OffsetTokenizer):
@@ -451,10 +431,8 @@ class HanPairTokenizer(_OffsetTokenizer):
     True
     """
 
-    def spans(self, value: str, mode: str, removestops: bool
-              ) -> Iterator[tuple[str, int, int, int]]:
-        for t in index_terms(value, "pairs"):
-            yield t.term, t.position, t.start, t.end
+    def spans(self, value: str, mode: str, removestops: bool) -> Iterator[IndexTerm]:
+        return index_terms(value, "pairs")
 
 
 def word_analyzer() -> ChineseWordTokenizer:
@@ -479,9 +457,18 @@ def analyze(text: str) -> dict[str, object]:
     """Show how ``text`` is normalized and what the index holds for it, field by field.
 
     Returns ``{"text", "normalized", "tokens": [{"field", "term", "start", "end", "position",
-    "part"}]}``, the tokens from :func:`index_terms` for every kind of field (``field`` is the
-    kind: words, chars, pairs, filters), spans into the original text; a pair also shows the
-    two characters it stands for (``pair``), its ``term`` being their bucket.
+    "part"}]}``, the terms of :func:`index_terms` for every kind of field (``field`` is the
+    kind: words, chars, pairs, filters), spans into the original text, ``position`` the word
+    position (words only); a pair also shows the two characters it stands for (``pair``), its
+    ``term`` being their bucket.
     """
-    tokens = [term.to_dict() for kind in FIELD_KINDS for term in index_terms(text, kind)]
+    tokens: list[dict[str, object]] = []
+    for kind in FIELD_KINDS:
+        for term, position, start, end, part, normalized in index_terms(text, kind):
+            token: dict[str, object] = {
+                "field": kind, "term": term, "start": start, "end": end,
+                "position": position if kind == "words" else None, "part": part}
+            if kind == "pairs":
+                token["pair"] = normalized
+            tokens.append(token)
     return {"text": text, "normalized": normalize(text).text, "tokens": tokens}
