@@ -38,7 +38,7 @@ MAX_READINGS = 16
 TITLE_PINYIN_CHARS = 12
 # Prefixes this long or shorter have their best entries ranked in advance.
 SHORT_TEXT, SHORT_PINYIN = 2, 3
-_PINYIN_QUERY = re.compile(r"[a-z][a-z ']*")
+PINYIN_QUERY = re.compile(r"[a-z][a-z ']*")
 
 
 @dataclass(frozen=True)
@@ -93,11 +93,50 @@ def _readings(char: str) -> tuple[str, ...]:
     return tuple(pypinyin.pinyin(char, style=pypinyin.Style.NORMAL, heteronym=True)[0])
 
 
+@lru_cache(maxsize=1)
+def _syllables() -> frozenset[str]:
+    """Every pinyin syllable without tones (ü written v, as pypinyin's plain style does)."""
+    import unicodedata
+
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    syllables = set()
+    for readings in pinyin_dict.values():
+        for reading in readings.replace("ü", "v").split(","):
+            syllables.add("".join(c for c in unicodedata.normalize("NFD", reading)
+                                  if not unicodedata.combining(c)))
+    return frozenset(syllables)
+
+
+def is_pinyin(text: str) -> bool:
+    """Whether ``text`` is pure pinyin: letters that split into syllables (spaces and
+    apostrophes may separate them), at least two of them.
+
+    >>> is_pinyin("zaozhuang"), is_pinyin("Zao Zhuang"), is_pinyin("iphone"), is_pinyin("zao")
+    (True, True, False, False)
+    """
+    spelled = text.strip().lower()
+    if not PINYIN_QUERY.fullmatch(spelled):
+        return False
+    syllables = _syllables()
+    # Fewest syllables that spell each prefix (None: it cannot be spelled).
+    fewest: list[int | None] = [0] + [None] * len(spelled)
+    for end in range(1, len(spelled) + 1):
+        for start in range(max(0, end - 6), end):
+            piece = spelled[start:end]
+            if fewest[start] is not None and piece in syllables:
+                count = fewest[start] + 1  # type: ignore[operator]
+                fewest[end] = count if fewest[end] is None else min(fewest[end], count)
+        if spelled[end - 1] in " '" and fewest[end - 1] is not None:
+            fewest[end] = fewest[end - 1]
+    return fewest[-1] is not None and fewest[-1] >= 2
+
+
 def pinyin_keys(text: str) -> set[str]:
     """The full pinyin and the initials of ``text`` under every reading of its characters.
 
-    >>> sorted(pinyin_keys("重庆"))
-    ['chongqing', 'cq', 'zhongqing', 'zq']
+    >>> {"chongqing", "cq", "zhongqing", "zq"} <= pinyin_keys("重庆")
+    True
     """
     syllables = [_readings(c) if is_han(c) else (c,) for c in text if not c.isspace()]
     keys = set()
@@ -105,6 +144,12 @@ def pinyin_keys(text: str) -> set[str]:
         keys.add("".join(reading))
         keys.add("".join(s[0] for s in reading))
     return keys
+
+
+def _full_keys(text: str) -> set[str]:
+    """The full pinyin of ``text`` (not its initials)."""
+    syllables = [_readings(c) if is_han(c) else (c,) for c in text if not c.isspace()]
+    return {"".join(r) for r in itertools.islice(itertools.product(*syllables), MAX_READINGS)}
 
 
 class Suggester:
@@ -178,13 +223,31 @@ class Suggester:
             return SuggestionList(query, [])
         found = self._prefixed(False, prefix, limit)
         spelled = prefix.replace(" ", "").replace("'", "")
-        if _PINYIN_QUERY.fullmatch(prefix) and spelled:
+        if PINYIN_QUERY.fullmatch(prefix) and spelled:
             found = dict.fromkeys([*found, *self._prefixed(True, spelled, limit)])
         chosen = self._best(found, limit)
         traditional = script_folder().fold_characters(query) != query
         return SuggestionList(query, [Suggestion(shown_in(self._texts[i], traditional),
                                                  self._kinds[i], self._counts[i])
                                       for i in chosen])
+
+    def characters(self, pinyin: str) -> str | None:
+        """The most frequent entry of Chinese characters whose full pinyin is exactly
+        ``pinyin`` (spaces and apostrophes ignored, any case): what pinyin typed means.
+
+        >>> Suggester([("枣庄", "place", 3), ("早装", "word", 1)]).characters("Zao Zhuang")
+        '枣庄'
+        """
+        spelled = re.sub(r"[\s']+", "", pinyin.lower())
+        # Two letters are initials as often as a syllable: not enough to go on.
+        if not spelled.isascii() or not spelled.isalpha() or len(spelled) < 3:
+            return None
+        start = bisect.bisect_left(self._pinyin, spelled)
+        end = bisect.bisect_right(self._pinyin, spelled, lo=start)
+        entries = [i for i in self._pinyin_entry[start:end]
+                   if spelled in _full_keys(self._texts[i][:TITLE_PINYIN_CHARS])]
+        best = self._best(entries, 1)
+        return self._texts[best[0]] if best else None
 
     def _prefixed(self, pinyin: bool, prefix: str, limit: int) -> dict[int, None]:
         """The entries whose text (or a pinyin key) starts with ``prefix``, the best ``limit``

@@ -96,7 +96,7 @@ def test_search_answers_with_the_documented_fields(client) -> None:
     check_against_openapi("/api/search", response)
     body = response.get_json()
     assert list(body) == ["query", "total", "page", "per_page", "took_ms", "hits", "expanded",
-                          "group", "sort"]
+                          "group", "sort", "did_you_mean"]
     assert body["query"] == "枣庄" and body["page"] == 1 and body["per_page"] == 10
     assert body["total"] >= len(body["hits"]) > 0
     for hit in body["hits"]:

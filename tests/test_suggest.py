@@ -93,3 +93,38 @@ def test_api_suggest(client) -> None:  # noqa: ANN001
         check_against_openapi("/api/suggest", refused)
         assert refused.get_json()["error"] == {"code": "bad_parameter", "message": message}
     assert client.get("/api/suggest").get_json() == {"query": "", "suggestions": []}
+
+
+# --- did you mean -------------------------------------------------------------------------------
+
+
+def test_pinyin_typed_is_offered_as_its_characters(searcher: Searcher) -> None:
+    for typed in ("zaozhuang", "Zao Zhuang", "zao'zhuang"):
+        assert searcher.search(typed).did_you_mean == "枣庄", typed
+    assert searcher.search("iphone").did_you_mean is None  # not pinyin
+    assert searcher.search("zz").did_you_mean is None  # initials are too little to go on
+
+
+def test_nothing_found_offers_the_query_without_its_rarest_word(searcher: Searcher) -> None:
+    page = searcher.search("枣庄 火星人")
+    assert page.total == 0 and page.did_you_mean == "枣庄"
+    assert searcher.search("锂电火星").did_you_mean == "锂电"
+    assert searcher.search("棗莊").did_you_mean is None  # found: nothing to offer
+    assert searcher.search("火星人").did_you_mean is None  # nothing left that finds something
+
+
+def test_nothing_found_with_regional_off_offers_the_regional_form(searcher: Searcher) -> None:
+    # The simplified article says 软件; 软体 is Taiwan's word for it.
+    assert searcher.search("软体", regional=False).total == 0
+    assert searcher.search("软体", regional=False).did_you_mean == "软件"
+    found = searcher.search("软体")
+    assert found.total > 0 and found.did_you_mean is None
+
+
+def test_did_you_mean_through_the_api_and_the_page(client) -> None:  # noqa: ANN001
+    response = client.get("/api/search", query_string={"q": "枣庄 火星人"})
+    check_against_openapi("/api/search", response)
+    assert response.get_json()["did_you_mean"] == "枣庄"
+    assert client.get("/api/search", query_string={"q": "枣庄"}).get_json()["did_you_mean"] is None
+    page = client.get("/", query_string={"q": "zaozhuang"}).get_data(as_text=True)
+    assert 'id="did-you-mean"' in page and ">枣庄</a>" in page

@@ -137,6 +137,10 @@ class SearchResult(BaseModel):
     group: Literal["paragraph", "article", "story"]
     sort: Literal["relevance", "newest", "oldest"]
     facets: Facets | None = Field(None, description="When asked for with facets=.")
+    did_you_mean: str | None = Field(description="A query to offer instead: the characters "
+                                                 "of pinyin typed, or, when nothing was found, "
+                                                 "a regional form or the query without its "
+                                                 "rarest word; null when there is none.")
 
 
 class Suggestion(BaseModel):

@@ -186,6 +186,8 @@ def query_command(text: str, index: Path | None, page: int, per_page: int | None
     if results.expanded:
         click.echo("also searched: " + ", ".join(
             f"{e['to']} (for {e['from']})" for e in results.expanded))
+    if results.did_you_mean:
+        click.echo(f"did you mean: {results.did_you_mean}")
     for hit in results.hits:
         where = "title" if hit.paragraph == 0 else f"paragraph {hit.paragraph}"
         dated = ", ".join(part for part in (hit.source, hit.published or "") if part)

@@ -93,6 +93,9 @@ class ResultPage:
     sort: str = "relevance"
     # Facet name -> (value, count) over every unit matched, when asked for.
     facets: dict[str, list[tuple[str, int]]] | None = None
+    # A query to offer instead, when this one found nothing or was pinyin (see
+    # Searcher.did_you_mean); None otherwise.
+    did_you_mean: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         body = {**vars(self), "hits": [hit.to_dict() for hit in self.hits]}

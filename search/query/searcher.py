@@ -16,7 +16,7 @@ from pathlib import Path
 import jieba
 from whoosh import index as whoosh_index
 
-from search.analysis import load_user_dict
+from search.analysis import load_user_dict, normalize
 from search.config import Settings, load_settings
 from search.errors import ParameterError
 from search.index import IndexNotFound, build_info, check_format, current_build
@@ -24,11 +24,11 @@ from search.query import rank
 from search.query.arrange import FACETS, GROUPS, SORTS, Arranger
 from search.query.execute import Execution, IndexTerms
 from search.query.highlight import highlight, snippet
-from search.query.plan import Plan, QueryError, plan_query
+from search.query.plan import Expanded, HanRun, Plan, QueryError, Words, plan_query
 from search.query.records import Records
 from search.query.results import Article, Copy, Hit, IndexStats, ParagraphMatch, ResultPage
 from search.stories import Stories
-from search.suggest import Suggester, SuggestionList
+from search.suggest import Suggester, SuggestionList, is_pinyin
 from search.vocabulary import SynonymFile, Thesaurus, regional_vocabulary
 from search.whoosh_adapter import next_commit_path
 
@@ -214,7 +214,62 @@ class Searcher:
                      count) for value, count in facet_counts["source"]]
         return ResultPage(query, arranged.total, page, per_page, _ms(started), hits,
                           expanded=[e.to_dict() for e in plan.expansions], group=group,
-                          sort=sort, facets=facet_counts)
+                          sort=sort, facets=facet_counts,
+                          did_you_mean=self.did_you_mean(query, regional, arranged.total))
+
+    def did_you_mean(self, query: str, regional: bool = True, total: int = 0) -> str | None:
+        """A query to offer instead of ``query`` (which found ``total``), or None: for pinyin,
+        the characters it spells (枣庄 for ``zaozhuang``); when nothing was found, the query
+        with a word's regional form (only with ``regional`` off: on, they were searched), or
+        the query without its rarest word. Only a query that finds something is offered; no
+        edit distance over Han characters (a one-character change is another word)."""
+        if is_pinyin(query):
+            characters = self._suggester_now().characters(query)
+            if characters and self._total(characters, regional):
+                return characters
+        if total:
+            return None
+        candidates = []
+        if not regional:
+            plan = self._plan_or_none(query, True)
+            candidates += [query.replace(e.typed, e.to, 1) for e in plan.expansions] \
+                if plan else []
+        candidates += self._without_rarest(query, regional)
+        return next((c for c in candidates if c.strip() and self._total(c, regional)), None)
+
+    def _without_rarest(self, query: str, regional: bool) -> list[str]:
+        """``query`` without the part that finds the fewest paragraphs: a space-separated part,
+        or, in one run of Chinese, one of its words."""
+        parts = query.split()
+        if len(parts) > 1:
+            rarest = min(range(len(parts)), key=lambda i: self._total(parts[i], regional))
+            return [" ".join(parts[:rarest] + parts[rarest + 1:])]
+        plan = self._plan_or_none(query, regional)
+        run = plan.root.chunks[0] if plan and isinstance(plan.root, Words) and \
+            len(plan.root.chunks) == 1 else None
+        run = run.typed if isinstance(run, Expanded) else run
+        if not isinstance(run, HanRun) or len(run.words) < 2 or \
+                normalize(query).text != run.text:  # the same characters as typed, in place
+            return []
+        rarest = min(run.words, key=lambda w: self._total(w, regional))
+        at = run.text.index(rarest)
+        return [query[:at] + query[at + len(rarest):]]
+
+    def _plan_or_none(self, query: str, regional: bool) -> Plan | None:
+        try:
+            return self.plan(query, regional)
+        except QueryError:
+            return None
+
+    def _total(self, query: str, regional: bool) -> int:
+        """How many paragraphs ``query`` finds (0 for a refused one)."""
+        plan = self._plan_or_none(query, regional)
+        if plan is None:
+            return 0
+        searcher = self._whoosh()
+        records = self._records(searcher)
+        return len(Execution(IndexTerms(searcher, records), rank.Scorer(records))
+                   .run(plan.root).scores)
 
     def plan(self, query: str, regional: bool = True) -> Plan | None:
         """The checked plan of ``query`` (see :func:`~search.query.plan.plan_query`), its
@@ -222,14 +277,8 @@ class Searcher:
         off."""
         return plan_query(query, self.settings, self.thesaurus(regional))
 
-    def suggest(self, query: str, limit: int = 10) -> SuggestionList:
-        """Completions of what was typed (titles, people, places, organizations, frequent
-        words; pinyin too), most frequent first, in the script typed.
-
-        The suggestions are read from the index on the first call of each index generation
-        (seconds on a large index: see "Suggestions" in the README), then answer in well under
-        a millisecond.
-        """
+    def _suggester_now(self) -> Suggester:
+        """The suggestions of the current index generation, read on first use."""
         searcher = self._whoosh()
         records = self._records(searcher)
         made = self._suggester
@@ -240,7 +289,17 @@ class Searcher:
                     made = (records.generation,
                             Suggester.from_index(searcher.reader(), records.articles))
                     self._suggester = made
-        return made[1].suggest(query, limit)
+        return made[1]
+
+    def suggest(self, query: str, limit: int = 10) -> SuggestionList:
+        """Completions of what was typed (titles, people, places, organizations, frequent
+        words; pinyin too), most frequent first, in the script typed.
+
+        The suggestions are read from the index on the first call of each index generation
+        (seconds on a large index: see "Suggestions" in the README), then answer in well under
+        a millisecond.
+        """
+        return self._suggester_now().suggest(query, limit)
 
     def thesaurus(self, regional: bool = True) -> Thesaurus | None:
         """The alternatives a query word also matches: the synonyms file's (as it is now),
