@@ -377,6 +377,8 @@ def test_openapi_is_served_and_describes_every_route(app, client) -> None:
                     assert content["application/json"]["schema"] == {
                         "$ref": "#/components/schemas/Error"
                     }
+            elif path == "/feed" and status == "200":
+                assert set(content) == {"application/atom+xml"}
             else:
                 assert set(content) == {"text/html"}, (path, status)
 
@@ -515,7 +517,7 @@ def test_article_grouping_sorted_newest_first(archive_client) -> None:
 
 
 @pytest.mark.parametrize(("query_string", "name"), [
-    ("group=site", "group"), ("group=", "group"), ("sort=best", "sort"),
+    ("group=site", "group"), ("sort=best", "sort"),
     ("facets=author", "facets"), ("facets=source,", "facets"), ("facets=source;month", "facets"),
 ])
 def test_bad_grouping_parameters_get_400(client, query_string: str, name: str) -> None:
@@ -525,3 +527,8 @@ def test_bad_grouping_parameters_get_400(client, query_string: str, name: str) -
     assert error["code"] == "bad_parameter"
     assert error["message"].startswith(f"{name} must be"), error["message"]
     check_against_openapi("/api/search", response)
+
+
+def test_empty_grouping_parameters_mean_the_defaults(client) -> None:
+    body = client.get("/api/search?q=枣庄&group=&sort=&facets=").get_json()
+    assert (body["group"], body["sort"]) == ("paragraph", "relevance") and "facets" not in body

@@ -32,6 +32,7 @@ class Reply:
     description: str
     body: type[BaseModel] | None = None
     retry_after: bool = False  # a 503 says when to ask again
+    media: str = "text/html"  # of a reply without a JSON body
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,13 @@ def operations(models: ParamModels) -> dict[str, Operation]:
                 404: Reply("No article has this id."),
                 503: PAGE_NO_INDEX,
             }, params=models.article, path_params={"doc_id": DOC_ID}),
+        "views.feed": Operation(
+            "An Atom feed of the 20 newest stories matching q, newest first.", "pages", {
+                200: Reply("The feed (no entries for an empty q).",
+                           media="application/atom+xml"),
+                400: Reply("A refused query, or a bad regional."),
+                503: PAGE_NO_INDEX,
+            }, params=models.search),
         "api.search": Operation(
             "Search: one page of matching paragraphs, best first.", "api", {
                 200: Reply("A page of hits.", schemas.SearchResult),
@@ -182,7 +190,7 @@ def _query_parameters(model: type[Params]) -> list[dict[str, Any]]:
 
 def _response(reply: Reply) -> dict[str, Any]:
     if reply.body is None:
-        content = {"text/html": {"schema": {"type": "string"}}}
+        content = {reply.media: {"schema": {"type": "string"}}}
     else:
         content = {"application/json": {"schema": {"$ref": REF.format(model=reply.body.__name__)}}}
     response: dict[str, Any] = {"description": reply.description, "content": content}

@@ -60,6 +60,13 @@ def _whole_number(value: object) -> object:
 
 # A whole number in a query string: ASCII digits; empty means the default.
 WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+
+
+def choice(words: tuple[str, ...]) -> Any:
+    """One of ``words`` in a query string; empty means the default."""
+    return Annotated[Literal[words], BeforeValidator(_empty_is_default)]  # type: ignore[valid-type]
+
+
 # A yes or no in a query string: 1/0, true/false (pydantic's booleans); empty means the default.
 Flag = Annotated[bool, BeforeValidator(_empty_is_default)]
 
@@ -105,8 +112,8 @@ def param_models(settings: Settings) -> ParamModels:
                                                          "maximum": settings.max_per_page})
         explain: Flag = Field(False, description="1: each hit says how its score was made.")
         regional: Flag = Field(True, description=REGIONAL_HELP)
-        group: Literal[GROUPS] = Field("paragraph", description=GROUP_HELP)  # type: ignore[valid-type]
-        sort: Literal[SORTS] = Field("relevance", description=SORT_HELP)  # type: ignore[valid-type]
+        group: choice(GROUPS) = Field("paragraph", description=GROUP_HELP)  # type: ignore[valid-type]
+        sort: choice(SORTS) = Field("relevance", description=SORT_HELP)  # type: ignore[valid-type]
         facets: str = Field("", pattern=FACETS_PATTERN, description=FACETS_HELP,
                             json_schema_extra={"x-comma-list": list(FACETS)})
 
