@@ -18,7 +18,7 @@ import tantivy
 
 from bench.common import read_paragraphs
 from bench.stacks import Hit
-from bench.stacks.tantivy_stack import WRITER_HEAP
+from bench.stacks.tantivy_stack import WRITER_HEAP, quote, top_hits
 from bench.stacks.tokens import query_terms, segment
 from search.analysis import SEGMENT_RE, normalize
 
@@ -41,10 +41,6 @@ def _grams(folded: str) -> str:
             continue
         out.append(run if len(run) == 1 else " ".join(run[i:i + 2] for i in range(len(run) - 1)))
     return " ".join(out)
-
-
-def _quote(term: str) -> str:
-    return '"' + term.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class CarefulStack:
@@ -76,21 +72,15 @@ class CarefulStack:
         clauses = []
         for match in SEGMENT_RE.finditer(normalize(query).text):
             chunk = match.group()
-            words = " AND ".join(f"words:{_quote(t)}" for t in query_terms(chunk))
+            words = " AND ".join(f"words:{quote(t)}" for t in query_terms(chunk))
             if match.lastgroup != "han":
                 clauses.append(f"({words})")
                 continue
-            clauses.append(f"(({words}) OR grams:{_quote(_grams(chunk))})")
+            clauses.append(f"(({words}) OR grams:{quote(_grams(chunk))})")
         if not clauses:
             return []
         parsed = self._index.parse_query(" AND ".join(clauses), ["words"])
-        snippets = tantivy.SnippetGenerator.create(self._searcher, parsed, self._index.schema,
-                                                   "words")
-        hits = []
-        for _score, address in self._searcher.search(parsed, limit).hits:
-            doc = self._searcher.doc(address)
-            hits.append((doc["key"][0], snippets.snippet_from_doc(doc).to_html()))
-        return hits
+        return top_hits(self._index, self._searcher, parsed, "words", limit)
 
     def close(self) -> None:
         self._searcher = None

@@ -18,6 +18,22 @@ from bench.stacks.tokens import query_terms, segment
 WRITER_HEAP = 128_000_000
 
 
+def quote(term: str) -> str:
+    """A term as a quoted string of tantivy's query language."""
+    return '"' + term.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def top_hits(index: tantivy.Index, searcher: tantivy.Searcher, parsed: tantivy.Query,
+             field: str, limit: int) -> list[Hit]:
+    """The best ``limit`` hits of a parsed query as (key, snippet of ``field`` as HTML)."""
+    snippets = tantivy.SnippetGenerator.create(searcher, parsed, index.schema, field)
+    hits = []
+    for _score, address in searcher.search(parsed, limit).hits:
+        doc = searcher.doc(address)
+        hits.append((doc["key"][0], snippets.snippet_from_doc(doc).to_html()))
+    return hits
+
+
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("key", stored=True, tokenizer_name="raw")
@@ -53,16 +69,9 @@ class TantivyStack:
         terms = query_terms(query)
         if not terms:
             return []
-        text = " ".join('"' + term.replace("\\", "\\\\").replace('"', '\\"') + '"'
-                        for term in terms)
+        text = " ".join(quote(term) for term in terms)
         parsed = self._index.parse_query(text, ["text"], conjunction_by_default=True)
-        snippets = tantivy.SnippetGenerator.create(self._searcher, parsed, self._index.schema,
-                                                   "text")
-        hits = []
-        for _score, address in self._searcher.search(parsed, limit).hits:
-            doc = self._searcher.doc(address)
-            hits.append((doc["key"][0], snippets.snippet_from_doc(doc).to_html()))
-        return hits
+        return top_hits(self._index, self._searcher, parsed, "text", limit)
 
     def close(self) -> None:
         self._searcher = None
