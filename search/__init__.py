@@ -4,6 +4,7 @@ The public API. The `zhsearch` command (package `zhsearch`) and the web app (pac
 import only these names; the library itself never imports either of them.
 """
 
+from search import engines
 from search.analysis import analyze, normalize
 from search.config import Settings, load_settings
 from search.documents import Document, DocumentError, Skipped, iter_documents, read_document
@@ -58,6 +59,7 @@ __all__ = [
     "Skipped",
     "Snippet",
     "analyze",
+    "engines",
     "build",
     "iter_documents",
     "load_settings",

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 from search.errors import ConfigError, ParameterError
@@ -47,6 +48,21 @@ class Settings:
     snippet_length: int = 180
     # Repair byte-shifted mojibake at ingestion (ZHSEARCH_REPAIR_MOJIBAKE=0 turns it off).
     repair_mojibake: bool = True
+    # Where the index lives: "whoosh" (the folder index_dir) or "opensearch" (a cluster).
+    engine: str = "whoosh"
+    # OpenSearch: the nodes (comma-separated in ZHSEARCH_OPENSEARCH_URL; https:// for TLS), the
+    # alias that searches read and builds switch, basic auth, certificate checks (on unless
+    # turned off) against the system's or this CA file, the timeout of one request in seconds,
+    # and the primary shards and replicas of each new index a build makes.
+    opensearch_url: tuple[str, ...] = ("http://127.0.0.1:9200",)
+    opensearch_index: str = "zhsearch"
+    opensearch_user: str = ""
+    opensearch_password: str = dataclass_field(default="", repr=False)
+    opensearch_verify_certs: bool = True
+    opensearch_ca_certs: str = ""
+    opensearch_timeout: float = 30.0
+    opensearch_shards: int = 3
+    opensearch_replicas: int = 1
 
     def check_page(self, page: int, per_page: int) -> None:
         """Raise ``ParameterError`` unless ``page`` and ``per_page`` are within the limits.
@@ -81,6 +97,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         values[field.name] = _parse(field.name, str(field.type), raw)
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = replace(Settings(), **values)
+    _check(settings)
     if "per_page" in values and settings.per_page > settings.max_per_page:
         raise ConfigError(f"{variable('per_page')} ({settings.per_page}) is more than "
                           f"{variable('max_per_page')} ({settings.max_per_page})")
@@ -104,8 +121,46 @@ def variable(name: str) -> str:
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
+ENGINES = ("whoosh", "opensearch")
+
+
+def _check(settings: Settings) -> None:
+    """Refuse settings that cannot work, naming the variable to fix."""
+    if settings.engine not in ENGINES:
+        raise ConfigError(f"{variable('engine')} must be one of {', '.join(ENGINES)}, "
+                          f"not {settings.engine[:40]!r}")
+    if settings.engine != "opensearch":
+        return
+    if not settings.opensearch_url:
+        raise ConfigError(f"{variable('opensearch_url')} names no node")
+    for url in settings.opensearch_url:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{variable('opensearch_url')}: {url[:60]!r} is not an http:// "
+                              "or https:// URL")
+    name = settings.opensearch_index
+    if not name or name != name.lower() or name[0] in "-_+." or not name.isprintable():
+        raise ConfigError(f"{variable('opensearch_index')} must be a lower-case name not "
+                          f"starting with - _ + or ., not {name[:40]!r}")
+    if settings.opensearch_shards < 1 or settings.opensearch_replicas < 0:
+        raise ConfigError(f"{variable('opensearch_shards')} must be 1 or more and "
+                          f"{variable('opensearch_replicas')} 0 or more")
+    if settings.opensearch_timeout <= 0:
+        raise ConfigError(f"{variable('opensearch_timeout')} must be more than 0 seconds")
+
+
 def _parse(name: str, kind: str, raw: str) -> object:
     # ``kind`` is the field's annotation as written above (the module defers annotations).
+    if kind == "tuple[str, ...]":  # node URLs, comma-separated
+        return tuple(url.strip().rstrip("/") for url in raw.split(",") if url.strip())
+    if kind == "str":
+        return raw
+    if kind == "float":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{variable(name)} must be a number, not {raw[:40]!r}") from None
+    if name == "opensearch_replicas" and raw == "0":
+        return 0
     if kind.startswith("tuple"):
         return tuple(Path(p) for p in raw.split(os.pathsep) if p) or None
     if kind == "Path":

@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -338,9 +338,10 @@ def _prune(index_dir: Path, keep: set[str]) -> None:
             shutil.rmtree(build_dir, ignore_errors=True)
 
 
-def _write_info(build_dir: Path, documents: int, paragraphs: int, sources: Sequence[Path],
-                built_at: str) -> None:
-    info = {
+def build_facts(documents: int, paragraphs: int, sources: Sequence[Path],
+                built_at: str) -> dict[str, object]:
+    """What a build records about itself (``build.json``; an OpenSearch index's ``_meta``)."""
+    return {
         "format": INDEX_FORMAT,
         "built_at": built_at,
         "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -348,6 +349,11 @@ def _write_info(build_dir: Path, documents: int, paragraphs: int, sources: Seque
         "paragraphs": paragraphs,
         "sources": [str(Path(s).resolve()) for s in sources],
     }
+
+
+def _write_info(build_dir: Path, documents: int, paragraphs: int, sources: Sequence[Path],
+                built_at: str) -> None:
+    info = build_facts(documents, paragraphs, sources, built_at)
     tmp = build_dir / (BUILD_INFO + ".tmp")
     tmp.write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(tmp, build_dir / BUILD_INFO)
@@ -516,19 +522,9 @@ def _update_build(build_dir: Path, files: list[SourceFile], sources: Sequence[Pa
                        codec=W3Codec(blocklimit=_BLOCK_POSTINGS))
     listed: set[str] = set()
     try:
-        for item in (item for file in files
-                     for item in ingest(file, repair=repair, indexed=indexed)):
-            if isinstance(item, Skipped):
-                report.skipped.append(item)
-                continue
-            listed.add(item.doc_id)
-            if isinstance(item, Unchanged):
-                continue
-            (report.changed if item.doc_id in indexed else report.added).append(item.doc_id)
-            writer.delete_by_term("doc_id", item.doc_id)
-            report.count(item)
-            report.signatures.append(signature(item))
-            for record in records(item):
+        for doc in changed_documents(files, indexed, report, repair, listed):
+            writer.delete_by_term("doc_id", doc.doc_id)
+            for record in records(doc):
                 writer.add_document(**record)
         for doc_id in sorted(set(indexed) - listed):
             report.removed.append(doc_id)
@@ -560,6 +556,28 @@ def _update_build(build_dir: Path, files: list[SourceFile], sources: Sequence[Pa
         paragraphs = searcher.doc_count() - documents
     built_at = str(build_info(build_dir).get("built_at", ""))
     _write_info(build_dir, documents, paragraphs, sources, built_at)
+
+
+def changed_documents(files: Sequence[SourceFile], indexed: Mapping[str, str],
+                      report: BuildReport, repair: bool, listed: set[str]) -> Iterator[Document]:
+    """The documents of ``files`` added or changed since they were indexed, read as a build
+    reads them (:func:`~search.documents.ingest`).
+
+    ``indexed`` maps each indexed doc_id to its content hash. The report records what was
+    added, changed or skipped (with the reason) and counts what is read; ``listed`` receives
+    every doc_id still in the files, so that the caller can remove the others.
+    """
+    for item in (item for file in files for item in ingest(file, repair=repair, indexed=indexed)):
+        if isinstance(item, Skipped):
+            report.skipped.append(item)
+            continue
+        listed.add(item.doc_id)
+        if isinstance(item, Unchanged):
+            continue
+        (report.changed if item.doc_id in indexed else report.added).append(item.doc_id)
+        report.count(item)
+        report.signatures.append(signature(item))
+        yield item
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import threading
 
 from flask import Flask, current_app, g
 
-from search import Searcher, Settings
+from search import Searcher, Settings, engines
 
 EXTENSION = "zhsearch"
 
@@ -35,7 +35,7 @@ class SearcherHolder:
         if searcher is None:
             with self._lock:
                 if self._searcher is None:
-                    self._searcher = Searcher(self.settings.index_dir, self.settings)
+                    self._searcher = engines.open_searcher(self.settings)
                 searcher = self._searcher
         return searcher
 

@@ -20,13 +20,11 @@ from search import (
     BuildReport,
     Document,
     Explanation,
-    Searcher,
     SearchError,
     Settings,
-    build,
+    engines,
     iter_documents,
     load_settings,
-    update,
 )
 
 _INTERRUPTED = "interrupted; the live index is unchanged"
@@ -70,9 +68,7 @@ def build_command(sources: tuple[Path, ...], index: Path | None, procs: int | No
     """Build a new index from the articles and switch to it atomically."""
     settings = _settings(index, sources, repair)
     try:
-        report = build(settings.build_sources, settings.index_dir, procs=procs,
-                       progress=sys.stderr.isatty(), user_dict=settings.user_dict,
-                       repair=settings.repair_mojibake)
+        report = engines.build(settings, procs=procs, progress=sys.stderr.isatty())
     except SearchError as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:
@@ -89,8 +85,7 @@ def update_command(sources: tuple[Path, ...], index: Path | None, repair: bool |
     settings = _settings(index, sources, repair)
     try:
         # Without --source (or ZHSEARCH_SOURCES) sources is None: the folders of the index.
-        report = update(settings.sources, settings.index_dir, user_dict=settings.user_dict,
-                        repair=settings.repair_mojibake)
+        report = engines.update(settings)
     except SearchError as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:
@@ -167,7 +162,7 @@ def query_command(text: str, index: Path | None, page: int, per_page: int | None
         raise click.BadParameter(f"{unknown[0]!r} is not one of {', '.join(FACETS)}",
                                  param_hint="'--facets'")
     try:
-        searcher = Searcher(settings.index_dir, settings)
+        searcher = engines.open_searcher(settings)
         results = searcher.search(text, page=page, per_page=per_page, explain=explain,
                                   regional=regional, group=group, sort=sort,
                                   facets=names)

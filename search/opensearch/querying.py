@@ -1,0 +1,328 @@
+"""Searching on OpenSearch: the parsed query compiled to the query DSL, results as on Whoosh.
+
+The same parser, planner and checks (:func:`search.query.plan_query`) turn a query into a plan
+of analysed terms; each node of the plan compiles to two DSL queries, mirroring
+:class:`search.query.execute.Execution`:
+
+- ``match``: the records it matches, scored;
+- ``tier1``: those of them that match as words (a filter, unscored).
+
+A run of Han characters matches where all its content words are in ``words`` (tier 1, scored
+by BM25 on ``words``, plus the run as a phrase where it stands together) or where it is a
+substring of the text: a ``match_phrase`` over the one-token-per-character field ``chars``,
+which is exact, so nothing is checked afterwards. ``AND``/``OR``/``NOT`` are ``bool``
+queries, filters are constant-score clauses, dates a ``range``. The final query adds
+``TIER_OFFSET`` to every tier-1 record's score, so tier 1 always ranks first, and sorts by
+score, then doc_id and paragraph descending (one order from every shard copy, and Whoosh's
+for a fresh build: the record indexed later first). Highlights are made
+by :func:`search.query.snippet` over the original text, as on Whoosh.
+
+What differs from Whoosh (see "Scaling out" in the README): Lucene's BM25 (OpenSearch's
+``BM25`` keeps the ``k1 + 1`` factor, as ours does) stores each record's length in one byte, so
+nearly equal lengths score alike (the ``words`` field is padded to count characters, as ours
+does: :func:`search.opensearch.indexing.word_tokens`); a run's contiguous match is scored
+as a phrase of characters (the sum of their idfs) rather than as one term; and the title
+boost is a phrase on the title scored by Lucene, added to every match rather than to the best
+of each tier.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jieba
+from opensearchpy import OpenSearch
+
+from search.analysis import load_user_dict
+from search.config import Settings, load_settings
+from search.opensearch.client import connect, translated
+from search.opensearch.indexing import char_tokens, check_format, index_info, live_index
+from search.query import Article, Hit, IndexStats, QueryError, ResultPage, Searcher, snippet
+from search.query.plan import (
+    AllOf,
+    AnyOf,
+    DateIn,
+    Exact,
+    Expanded,
+    FieldHas,
+    HanRun,
+    LatinWord,
+    PlanNode,
+    Words,
+)
+from search.query.rank import ACROSS, ALTERNATIVE, FILTER, TEXT, TITLE, TOGETHER, WEIGHTS, WORD
+from search.query.searcher import _ms
+
+# Added to the score once for tier 1.5 (records matching as words only through a word's
+# alternatives) and twice for tier 1: far above any BM25 sum a query of at most
+# max_query_terms terms reaches, and small enough that float32 scores keep 0.002.
+TIER_OFFSET = 10_000.0
+DSL = dict[str, object]
+
+
+def _term(field: str, value: str, boost: float = 1.0) -> DSL:
+    return {"term": {field: {"value": value, "boost": boost}}}
+
+
+def _contains(field: str, text: str, boost: float = 1.0) -> DSL:
+    """Records whose ``field`` (one token per character) holds ``text`` contiguously."""
+    if len(text) == 1 and not text.isspace():
+        return _term(field, text, boost)
+    return {"match_phrase": {field: {"query": char_tokens(text), "boost": boost}}}
+
+
+def _all(queries: list[DSL]) -> DSL:
+    return queries[0] if len(queries) == 1 else {"bool": {"filter": queries}}
+
+
+def _any(queries: list[DSL]) -> DSL:
+    return queries[0] if len(queries) == 1 else \
+        {"bool": {"should": queries, "minimum_should_match": 1}}
+
+
+def _but(query: DSL, excluded: list[DSL]) -> DSL:
+    return {"bool": {"filter": [query], "must_not": excluded}} if excluded else query
+
+
+@dataclass(frozen=True)
+class Clause:
+    """What one node of a plan compiles to: the records it matches (``match``, scored), those
+    that match as words (``words``, tier 1 and 1.5) and those of them that match as words only
+    through a word's alternatives (``alternative``, tier 1.5; None for none)."""
+
+    match: DSL
+    words: DSL
+    alternative: DSL | None = None
+
+
+class Compiler:
+    """Compiles a plan to DSL, mirroring :class:`search.query.execute.Execution`; collects the
+    runs for the title boost."""
+
+    def __init__(self) -> None:
+        self.titles: dict[str, float] = {}  # Han run -> its title boost
+        self.factor = 1.0  # rank.ALTERNATIVE while compiling a word's alternatives
+
+    def query(self, root: PlanNode) -> DSL:
+        """The whole search: the plan's matches, lifted by tier."""
+        clause = self.node(root, positive=True)
+        if clause is None:
+            return {"match_none": {}}
+        typed = clause.words if clause.alternative is None else \
+            _but(clause.words, [clause.alternative])
+        should: list[DSL] = [
+            {"constant_score": {"filter": clause.words, "boost": TIER_OFFSET}},
+            {"constant_score": {"filter": typed, "boost": TIER_OFFSET}},
+            *(_contains("title", run, boost) for run, boost in self.titles.items())]
+        return {"bool": {"must": [clause.match], "should": should}}
+
+    def _weight(self, signal: str) -> float:
+        return WEIGHTS[signal] * self.factor
+
+    def node(self, node: PlanNode, positive: bool) -> Clause | None:
+        if isinstance(node, AllOf):
+            parts = [c for child in node.include if (c := self.node(child, positive))]
+            excluded = [c.match for child in node.exclude
+                        if (c := self.node(child, positive=False))]
+            return self._and(parts, excluded)
+        if isinstance(node, AnyOf):
+            return self._or([c for child in node.children if (c := self.node(child, positive))])
+        if isinstance(node, FieldHas):
+            return self._filtered(_contains(node.field, node.value))
+        if isinstance(node, DateIn):
+            bounds = {}
+            if node.start is not None:
+                bounds["gte"] = node.start.isoformat()
+            if node.end is not None:
+                bounds["lte"] = node.end.isoformat()
+            return self._filtered({"range": {"date": bounds}})
+        if isinstance(node, Exact):
+            return self._exact(node)
+        return self._words(node, positive)
+
+    @staticmethod
+    def _and(parts: list[Clause], excluded: list[DSL]) -> Clause:
+        if len(parts) == 1 and not excluded:
+            return parts[0]
+        if not parts:
+            everything = _but({"match_all": {"boost": 0.0}}, excluded)
+            return Clause(everything, everything)
+        match: DSL = {"bool": {"must": [c.match for c in parts]}}
+        if excluded:
+            match["bool"]["must_not"] = excluded  # type: ignore[index]
+        words = _but(_all([c.words for c in parts]), excluded)
+        alternatives = [c.alternative for c in parts if c.alternative is not None]
+        return Clause(match, words, _all([_any(alternatives), words]) if alternatives else None)
+
+    @staticmethod
+    def _or(parts: list[Clause]) -> Clause | None:
+        if not parts:
+            return None
+        alternatives = [c.alternative for c in parts if c.alternative is not None]
+        alternative = None
+        if alternatives:  # through an alternative in some part, and as typed in none
+            alternative = _but(_any(alternatives), [
+                c.words if c.alternative is None else _but(c.words, [c.alternative])
+                for c in parts])
+        return Clause(_any([c.match for c in parts]), _any([c.words for c in parts]),
+                      alternative)
+
+    def _words(self, leaf: Words, positive: bool) -> Clause | None:
+        parts = [self._expanded(chunk, positive) if isinstance(chunk, Expanded)
+                 else self._chunk(chunk, positive) for chunk in leaf.chunks]
+        return self._and(parts, []) if parts else None
+
+    def _chunk(self, chunk: HanRun | LatinWord, positive: bool) -> Clause:
+        if isinstance(chunk, HanRun):
+            return self._han(chunk, positive)
+        return Clause(_term("words", chunk.text, self._weight(WORD)), _term("words", chunk.text))
+
+    def _expanded(self, chunk: Expanded, positive: bool) -> Clause:
+        """A chunk as typed or as any of its alternatives, which score ``ALTERNATIVE`` times as
+        much; a record matching several forms keeps its best score (``dis_max``)."""
+        typed = self._chunk(chunk.typed, positive)
+        outer, self.factor = self.factor, self.factor * ALTERNATIVE
+        try:
+            alternatives = [c for a in chunk.alternatives if (c := self._words(a, positive))]
+        finally:
+            self.factor = outer
+        if not alternatives:
+            return typed
+        match = {"dis_max": {"queries": [typed.match, *(c.match for c in alternatives)],
+                             "tie_breaker": 0.0}}
+        through = _but(_any([c.words for c in alternatives]), [typed.words])
+        return Clause(match, _any([typed.words, *(c.words for c in alternatives)]), through)
+
+    def _han(self, run: HanRun, positive: bool) -> Clause:
+        """A run of Han characters: its words anywhere (tier 1), or the run itself (tier 2)."""
+        if positive:
+            self.titles.setdefault(run.text, self._weight(TITLE))
+        if not run.words:  # only function words: the text itself is the match
+            return Clause(_contains("chars", run.text, self._weight(TEXT)),
+                          _contains("chars", run.text))
+        tier1 = _all([_term("words", w) for w in run.words])
+        together: DSL = {"bool": {"must": [_term("words", w, self._weight(WORD))
+                                           for w in run.words]}}
+        if len(run.words) > 1:
+            together["bool"]["should"] = [  # type: ignore[index]
+                _contains("chars", run.text, self._weight(TOGETHER))]
+        across: DSL = {"bool": {"must": [_contains("chars", run.text, self._weight(ACROSS))],
+                                "must_not": [tier1]}}
+        return Clause(_any([together, across]), tier1)
+
+    def _exact(self, leaf: Exact) -> Clause | None:
+        if not leaf.chunks:
+            return None
+        # Latin words must be whole words (or their parts) too; only the phrase scores.
+        latin = [_term("words", c.text) for c in leaf.chunks if isinstance(c, LatinWord)]
+        match = _contains("chars", leaf.text, self._weight(TEXT))
+        if latin:
+            match = {"bool": {"must": [match], "filter": latin}}
+        return Clause(match, match)
+
+    def _filtered(self, selected: DSL) -> Clause:
+        """A filter: it selects, and adds only its constant."""
+        return Clause({"constant_score": {"filter": selected, "boost": self._weight(FILTER)}},
+                      selected)
+
+
+class OpenSearchSearcher:
+    """Searches the alias ``settings.opensearch_index`` on a cluster; the same interface and
+    results as :class:`search.query.Searcher`.
+
+    A rebuild moves the alias, so every search reads the live index without a reopen. Raises
+    :class:`~search.index.IndexNotFound` (or its
+    :class:`~search.opensearch.client.ClusterUnavailable`) when there is no usable index.
+    """
+
+    def __init__(self, settings: Settings | None = None,
+                 client: OpenSearch | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.alias = self.settings.opensearch_index
+        self.client = client or connect(self.settings)
+        check_format(index_info(self.client, live_index(self.client, self.alias)), self.alias)
+        load_user_dict(self.settings.user_dict)
+        jieba.initialize()  # load the dictionary now, not on the first query
+        self.thesaurus()  # and the regional words
+
+    # The same planning and article highlights as on Whoosh: they use only the settings.
+    plan = Searcher.plan
+    thesaurus = Searcher.thesaurus
+    highlight_article = Searcher.highlight_article
+
+    def close(self) -> None:
+        self.client.close()
+
+    def search(self, query: str, page: int = 1, per_page: int | None = None,
+               explain: bool = False, regional: bool = True) -> ResultPage:
+        """One page of paragraphs matching ``query``, best first, with highlights; with
+        ``regional``, a word also matches its other regions' forms.
+
+        ``explain`` is accepted and ignored: OpenSearch's scores are not made of our signals
+        (its own explanation is the search API's ``explain``). Raises :class:`QueryError` for
+        a refused query, ``ValueError`` for a ``page`` or ``per_page`` below 1.
+        """
+        started = time.perf_counter()
+        per_page = self.settings.per_page if per_page is None else per_page
+        if page < 1 or per_page < 1:
+            raise ValueError(f"page and per_page must be 1 or more, not {page} and {per_page}")
+        plan = self.plan(query, regional)
+        if plan is None:
+            return ResultPage(query, 0, page, per_page, _ms(started), [])
+        body = {
+            "query": Compiler().query(plan.root),
+            "from": (page - 1) * per_page,
+            "size": per_page,
+            # Ties as on a fresh Whoosh build: the record indexed later first.
+            "sort": ["_score", {"doc_id": "desc"}, {"paragraph": "desc"}],
+            "track_total_hits": True,
+            "_source": ["doc_id", "paragraph", "text", "meta"],
+        }
+        with translated("searching", QueryError):
+            found = self.client.search(index=self.alias, body=body,
+                                       search_type="dfs_query_then_fetch")
+        hits = [self._hit(hit, plan.needles()) for hit in found["hits"]["hits"]]
+        return ResultPage(query, found["hits"]["total"]["value"], page, per_page,
+                          _ms(started), hits, expanded=[e.to_dict() for e in plan.expansions])
+
+    def _hit(self, hit: dict[str, object], needles: tuple[str, ...]) -> Hit:
+        source = hit["_source"]
+        meta = source["meta"]
+        score = float(hit["_score"]) % TIER_OFFSET  # the tiers' offsets taken off
+        return Hit(doc_id=source["doc_id"], paragraph=source["paragraph"], title=meta["title"],
+                   text=source["text"],
+                   snippet=snippet(source["text"], needles, self.settings.snippet_length),
+                   score=round(score, 4), subtitle=meta["subtitle"], authors=meta["authors"],
+                   source=meta["source"], published=meta["published"], editors=meta["editors"])
+
+    def article(self, doc_id: str) -> Article | None:
+        """The whole article, or ``None`` for an unknown ``doc_id``."""
+        if not doc_id or len(doc_id) > 1000 or "\x00" in doc_id:
+            return None
+        with translated("reading an article"):
+            header = self.client.search(index=self.alias, body={
+                "query": {"bool": {"filter": [{"term": {"doc_id": doc_id}},
+                                              {"term": {"paragraph": 0}}]}},
+                "size": 1, "_source": ["meta"]})["hits"]["hits"]
+            if not header:
+                return None
+            meta = header[0]["_source"]["meta"]
+            found = self.client.search(index=self.alias, body={
+                "query": {"bool": {"filter": [{"term": {"doc_id": doc_id}},
+                                              {"range": {"paragraph": {"gte": 1}}}]}},
+                "sort": [{"paragraph": "asc"}], "size": max(1, int(meta["paragraphs"])),
+                "_source": ["text"]})
+        return Article(doc_id=doc_id, title=meta["title"], subtitle=meta["subtitle"],
+                       authors=meta["authors"], source=meta["source"],
+                       published=meta["published"], editors=meta["editors"],
+                       byline=meta["byline"],
+                       paragraphs=[hit["_source"]["text"] for hit in found["hits"]["hits"]])
+
+    def stats(self) -> IndexStats:
+        """Counts and times of the live index."""
+        info = index_info(self.client, live_index(self.client, self.alias))
+        return IndexStats(documents=int(info.get("documents", 0)),
+                          paragraphs=int(info.get("paragraphs", 0)),
+                          built_at=str(info.get("built_at", "")),
+                          updated_at=str(info.get("updated_at", "")))

@@ -1,0 +1,403 @@
+"""zhsearch on a real three-node OpenSearch cluster: builds, alias switches, updates, queries,
+and the same results as on Whoosh (the cluster is started once per run by conftest)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import SEED, SEED_ID, make_app, zhsearch_command, zhsearch_env
+from opensearchpy import OpenSearch
+
+from search import engines
+from search.analysis import words
+from search.config import Settings, load_settings
+from search.errors import ConfigError
+from search.index import IndexNotFound, IndexUnusable
+from search.opensearch import ClusterUnavailable, OpenSearchSearcher
+from search.opensearch.indexing import char_tokens, live_index, word_tokens
+from search.query import Searcher
+from web import create_app
+from web.searcher import close_searcher
+
+# Queries over every rule of the query language (README "Query language"), in both scripts.
+QUERIES = [
+    "工业倍增计划", "工業倍增計劃", "強工", "强工", "鎮", "镇", '"招商引资"', '"招商 引资"',
+    "工业 -锂电", "工业 NOT 锂电", "锂电 OR 新能源", "(孙枝鸡 OR 马克思) 孵化", "施工", "的",
+    "枣庄", "棗莊", "ＩＰＨＯＮＥ", "iphone", "covid", '"iPhone 15"', "3.6.3", "xr", "iphon",
+    "孟庄镇", "现代农业", "孵化中心", "title:工业倍增", "标题:锂电", "author:刘振江", "作者:王明",
+    "source:枣庄新闻网", "来源:人民网", "date:2023-04-19", "date:2023-04", "date:2022..",
+    "date:..2022-12", "date:2023-04..2023-05", "工业 date:2023", "锂电 source:人民网",
+    "-工业 枣庄", "(工业 OR 农业) -锂电", '"强工兴产"', "强工兴产", "驻枣", "兴产 倍增",
+]
+# Within a tier, Lucene keeps each record's length in one byte (exact to 24 or so, then to a
+# sixteenth), where Whoosh uses the exact length: two records whose Whoosh scores are this
+# close may come in the other order on OpenSearch (the README's "what differs").
+CLOSE_SCORES = 0.04
+
+
+def _settings(urls: list[str], alias: str, sources: tuple[Path, ...], **more: object
+              ) -> Settings:
+    return load_settings({}, engine="opensearch", opensearch_url=tuple(urls),
+                         opensearch_index=alias, sources=sources, **more)
+
+
+@pytest.fixture(scope="session")
+def cluster(opensearch_urls: list[str]) -> OpenSearch:
+    client = OpenSearch(opensearch_urls)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fresh_alias(cluster: OpenSearch, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An alias name of this test's own; its indexes are deleted afterwards."""
+    alias = "t-" + request.node.name.lower().replace("[", "-").replace("]", "")[:60]
+    yield alias
+    cluster.indices.delete(index=f"{alias}-*", ignore_unavailable=True)
+
+
+@pytest.fixture(scope="session")
+def os_settings(opensearch_urls: list[str], corpus_dir: Path) -> Settings:
+    settings = _settings(opensearch_urls, "zhsearch-test-corpus", (corpus_dir,))
+    engines.build(settings, procs=2)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def os_searcher(os_settings: Settings) -> Iterator[OpenSearchSearcher]:
+    searcher = OpenSearchSearcher(os_settings)
+    yield searcher
+    searcher.close()
+
+
+@pytest.fixture(scope="session", params=["whoosh", "opensearch"])
+def any_searcher(request: pytest.FixtureRequest) -> Searcher | OpenSearchSearcher:
+    """The corpus searched on either engine: tests that take it run on both."""
+    name = "searcher" if request.param == "whoosh" else "os_searcher"
+    return request.getfixturevalue(name)
+
+
+# --- the tokens sent ---------------------------------------------------------------------------
+
+
+def test_tokens_are_ours_one_per_character_and_words_padded_to_the_length() -> None:
+    assert char_tokens("枣庄 iPhone") == "枣 庄 _s i P h o n e"
+    words = word_tokens("奮力實施工業倍增計劃", 10).split(" ")
+    assert words[:5] == ["奋力", "实施", "工业", "倍增", "计划"]
+    assert words[5:] == ["_"] * 5
+
+
+# --- parity with Whoosh -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_same_hits_order_and_highlights_as_whoosh(query: str, searcher: Searcher,
+                                                  os_searcher: OpenSearchSearcher) -> None:
+    expected = searcher.search(query, per_page=50)
+    got = os_searcher.search(query, per_page=50)
+    assert got.total == expected.total
+    key = lambda hit: (hit.doc_id, hit.paragraph)  # noqa: E731
+    assert sorted(map(key, got.hits)) == sorted(map(key, expected.hits))
+    highlights = {key(hit): hit.highlight for hit in expected.hits}
+    assert {key(hit): hit.highlight for hit in got.hits} == highlights
+    # The same order, but for records whose Whoosh scores are within CLOSE_SCORES.
+    scores = {key(hit): hit.score for hit in expected.hits}
+    for before, after in zip(got.hits, got.hits[1:], strict=False):
+        a, b = scores[key(before)], scores[key(after)]
+        assert a >= b or (b - a) <= CLOSE_SCORES * max(a, b), (query, key(before), key(after))
+    shown = {key(hit): (hit.title, hit.text, hit.authors, hit.published, hit.source)
+             for hit in expected.hits}
+    assert {key(hit): (hit.title, hit.text, hit.authors, hit.published, hit.source)
+            for hit in got.hits} == shown
+
+
+def test_most_queries_give_exactly_whoosh_order(searcher: Searcher,
+                                                os_searcher: OpenSearchSearcher) -> None:
+    keys = lambda page: [(h.doc_id, h.paragraph) for h in page.hits]  # noqa: E731
+    same = [q for q in QUERIES if keys(searcher.search(q, per_page=50))
+            == keys(os_searcher.search(q, per_page=50))]
+    assert len(same) >= 0.85 * len(QUERIES), sorted(set(QUERIES) - set(same))
+
+
+def test_scores_are_whoosh_scores_where_lengths_are_exact(searcher: Searcher,
+                                                          os_searcher: OpenSearchSearcher) -> None:
+    # A filter alone scores its constant on both; a word's BM25 comes out within the length
+    # rounding of Lucene's norms (k1 + 1 and the padding make the formulas agree).
+    assert {h.score for h in os_searcher.search("date:2023-04").hits} == {0.01}
+    whoosh = {(h.doc_id, h.paragraph): h.score for h in searcher.search("iphone").hits}
+    opensearch = {(h.doc_id, h.paragraph): h.score for h in os_searcher.search("iphone").hits}
+    assert whoosh.keys() == opensearch.keys()
+    for record, score in whoosh.items():
+        assert opensearch[record] == pytest.approx(score, rel=0.1)
+
+
+def test_paging_splits_the_same_list(os_searcher: OpenSearchSearcher) -> None:
+    whole = os_searcher.search("的", per_page=20)
+    pages = [os_searcher.search("的", page=n, per_page=3) for n in (1, 2, 3, 4)]
+    assert [h.doc_id + str(h.paragraph) for p in pages for h in p.hits] == \
+        [h.doc_id + str(h.paragraph) for h in whole.hits][:12]
+
+
+# --- the query rules, on both engines ---------------------------------------------------------
+
+
+def test_both_scripts_give_the_same_results(any_searcher) -> None:  # noqa: ANN001
+    traditional = any_searcher.search("工業倍增計劃")
+    simplified = any_searcher.search("工业倍增计划")
+    assert traditional.total == simplified.total > 0
+    assert [h.highlight for h in traditional.hits] == [h.highlight for h in simplified.hits]
+
+
+def test_words_rank_above_text_across_word_boundaries(any_searcher) -> None:  # noqa: ANN001
+    # 施工 is a word in some paragraphs and only text inside 實施工業 in others (tier 2).
+    hits = any_searcher.search("施工", per_page=50).hits
+    as_word = [i for i, h in enumerate(hits) if "施工" in {w.term for w in words(h.text)}]
+    across = [i for i in range(len(hits)) if i not in as_word]
+    assert as_word and across
+    assert max(as_word) < min(across)
+
+
+def test_a_quoted_phrase_is_exact_and_a_substring_is_found(any_searcher) -> None:  # noqa: ANN001
+    assert any_searcher.search('"招商 引资"').total == 0
+    assert any_searcher.search('"招商引资"').total == 1
+    found = any_searcher.search("強工").hits
+    assert found and all("強工" in h.text or "强工" in h.text for h in found)
+
+
+def test_exclusion_and_fields(any_searcher) -> None:  # noqa: ANN001
+    with_lidian = any_searcher.search("枣庄 锂电").total
+    assert with_lidian > 0
+    assert any_searcher.search("枣庄 -锂电").total == any_searcher.search("枣庄").total \
+        - with_lidian
+    assert {h.doc_id for h in any_searcher.search("author:王明").hits} == {"news/lidian"}
+    assert {h.doc_id for h in any_searcher.search("date:2022").hits} == {"news/lidian"}
+
+
+def test_refused_queries_are_refused_alike(os_searcher: OpenSearchSearcher) -> None:
+    from search.query import QueryError
+
+    for query in ("foo:bar", "！？", "-锂电", "字" * 201):
+        with pytest.raises(QueryError):
+            os_searcher.search(query)
+    assert os_searcher.search("   ").total == 0
+
+
+def test_article_and_stats(os_searcher: OpenSearchSearcher, searcher: Searcher) -> None:
+    assert os_searcher.article(SEED_ID) == searcher.article(SEED_ID)
+    assert os_searcher.article("nothing-here") is None
+    stats = os_searcher.stats()
+    assert (stats.documents, stats.paragraphs) == (3, searcher.stats().paragraphs)
+
+
+# --- builds: a new index, an atomic alias switch ------------------------------------------------
+
+
+def _indexes(cluster: OpenSearch, alias: str) -> list[str]:
+    return sorted(cluster.indices.get(index=f"{alias}-*", allow_no_indices=True))
+
+
+def test_a_build_switches_the_alias_and_removes_the_old_index(
+        cluster: OpenSearch, opensearch_urls: list[str], fresh_alias: str,
+        seed_copy: Path) -> None:
+    settings = _settings(opensearch_urls, fresh_alias, (seed_copy,))
+    report = engines.build(settings, procs=1)
+    assert (report.documents, report.paragraphs) == (1, 8)
+    first = live_index(cluster, fresh_alias)
+    settings_of = cluster.indices.get_settings(index=first)[first]["settings"]["index"]
+    assert (settings_of["number_of_shards"], settings_of["number_of_replicas"]) == ("3", "1")
+    searcher = OpenSearchSearcher(settings)
+    before = searcher.search("枣庄").total
+    engines.build(settings, procs=2)
+    second = live_index(cluster, fresh_alias)
+    assert second != first and _indexes(cluster, fresh_alias) == [second]
+    # The open searcher reads through the alias: the new index, without a reopen.
+    assert searcher.search("枣庄").total == before > 0
+    searcher.close()
+
+
+def _cluster_env(urls: list[str], alias: str) -> dict[str, str]:
+    """The environment of a ``zhsearch`` subprocess on the test cluster's ``alias``."""
+    return {**zhsearch_env(), "ZHSEARCH_ENGINE": "opensearch",
+            "ZHSEARCH_OPENSEARCH_URL": ",".join(urls), "ZHSEARCH_OPENSEARCH_INDEX": alias}
+
+
+def _build_under_way(cluster: OpenSearch, urls: list[str], alias: str,
+                     source: Path) -> subprocess.Popen[str]:
+    """A ``zhsearch build`` of ``source`` in a subprocess, once its new index exists."""
+    build = subprocess.Popen(zhsearch_command("build", "--source", str(source), "--procs", "1"),
+                             env=_cluster_env(urls, alias), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(_indexes(cluster, alias)) < 2 and build.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert build.poll() is None, "the build ended before it could be stopped"
+    return build
+
+
+def test_a_killed_build_leaves_the_alias_and_the_next_build_cleans_up(
+        cluster: OpenSearch, opensearch_urls: list[str], fresh_alias: str, seed_copy: Path,
+        seed_copies: Path) -> None:
+    settings = _settings(opensearch_urls, fresh_alias, (seed_copy,))
+    engines.build(settings, procs=1)
+    live = live_index(cluster, fresh_alias)
+    build = _build_under_way(cluster, opensearch_urls, fresh_alias, seed_copies)
+    build.send_signal(signal.SIGKILL)
+    build.communicate()
+    assert build.returncode == -signal.SIGKILL
+    assert live_index(cluster, fresh_alias) == live
+    assert len(_indexes(cluster, fresh_alias)) == 2  # the unfinished one, left by the kill
+    searcher = OpenSearchSearcher(settings)
+    assert searcher.search("枣庄").total > 0
+    searcher.close()
+    engines.build(settings, procs=1)
+    assert _indexes(cluster, fresh_alias) == [live_index(cluster, fresh_alias)]
+
+
+def test_an_interrupted_build_removes_its_index(cluster: OpenSearch, opensearch_urls: list[str],
+                                                fresh_alias: str, seed_copy: Path,
+                                                seed_copies: Path) -> None:
+    settings = _settings(opensearch_urls, fresh_alias, (seed_copy,))
+    engines.build(settings, procs=1)
+    live = live_index(cluster, fresh_alias)
+    build = _build_under_way(cluster, opensearch_urls, fresh_alias, seed_copies)
+    build.send_signal(signal.SIGINT)
+    _, stderr = build.communicate(timeout=60)
+    assert build.returncode == 1
+    assert stderr == "Error: interrupted; the live index is unchanged\n"
+    assert live_index(cluster, fresh_alias) == live
+    assert _indexes(cluster, fresh_alias) == [live]
+
+
+def test_nothing_to_index_is_refused_and_the_alias_stays(
+        cluster: OpenSearch, opensearch_urls: list[str], fresh_alias: str, seed_copy: Path,
+        tmp_path: Path) -> None:
+    settings = _settings(opensearch_urls, fresh_alias, (seed_copy,))
+    engines.build(settings, procs=1)
+    live = live_index(cluster, fresh_alias)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(IndexUnusable, match="nothing to index"):
+        engines.build(_settings(opensearch_urls, fresh_alias, (empty,)))
+    assert _indexes(cluster, fresh_alias) == [live] == [live_index(cluster, fresh_alias)]
+
+
+# --- updates: only what changed ------------------------------------------------------------------
+
+
+def test_update_changes_only_the_changed_articles(cluster: OpenSearch,
+                                                  opensearch_urls: list[str], fresh_alias: str,
+                                                  tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    shutil.copyfile(SEED, source / SEED.name)
+    (source / "a.txt").write_text("标题甲\n\n鄂尔多斯的工业园区开工。\n", encoding="utf-8")
+    (source / "b.txt").write_text("标题乙\n\n乌兰察布的风电项目。\n\n第二段。\n", encoding="utf-8")
+    settings = _settings(opensearch_urls, fresh_alias, (source,))
+    engines.build(settings, procs=1)
+    name = live_index(cluster, fresh_alias)
+    seed_version = cluster.get(index=name, id=f"{SEED_ID}#1")["_seq_no"]
+
+    (source / "a.txt").write_text("标题甲\n\n呼和浩特的工业园区开工。\n", encoding="utf-8")
+    (source / "b.txt").unlink()
+    (source / "c.txt").write_text("标题丙\n\n包头的稀土产业。\n", encoding="utf-8")
+    report = engines.update(settings)
+    assert (report.added, report.changed, report.removed) == (["c"], ["a"], ["b"])
+    assert live_index(cluster, fresh_alias) == name  # in place, no new index
+    assert cluster.get(index=name, id=f"{SEED_ID}#1")["_seq_no"] == seed_version
+    searcher = OpenSearchSearcher(settings)
+    assert searcher.search("鄂尔多斯").total == 0
+    assert searcher.search("呼和浩特").total == 1
+    assert searcher.search("乌兰察布").total == 0
+    assert searcher.search("第二段").total == 0
+    assert searcher.search("稀土").total == 1
+    assert (searcher.stats().documents, searcher.stats().paragraphs) == (3, 8 + 1 + 1)
+    searcher.close()
+    nothing = engines.update(settings)
+    assert (nothing.added, nothing.changed, nothing.removed) == ([], [], [])
+
+
+def test_update_without_an_index_says_to_build(opensearch_urls: list[str], fresh_alias: str,
+                                               seed_copy: Path) -> None:
+    with pytest.raises(IndexNotFound, match="zhsearch build"):
+        engines.update(_settings(opensearch_urls, fresh_alias, (seed_copy,)))
+
+
+# --- the command, the API, an unreachable cluster ------------------------------------------------
+
+
+def test_the_command_builds_and_queries_on_the_cluster(opensearch_urls: list[str],
+                                                       fresh_alias: str, seed_copy: Path,
+                                                       tmp_path: Path) -> None:
+    env = _cluster_env(opensearch_urls, fresh_alias)
+    run: Callable[..., subprocess.CompletedProcess[str]] = lambda *args: subprocess.run(  # noqa: E731
+        zhsearch_command(*args), env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=120, check=False)
+    built = run("build", "--source", str(seed_copy))
+    assert built.returncode == 0, built.stderr
+    assert "1 documents, 8 paragraphs" in built.stdout + built.stderr
+    found = run("query", "工業倍增計劃", "--json")
+    assert found.returncode == 0, found.stderr
+    assert '"total": 4' in found.stdout and "<mark>工業倍增計劃</mark>" in found.stdout
+    assert not (tmp_path / "index").exists()  # nothing written where Whoosh's index would go
+
+
+def test_the_api_answers_the_same_on_both_engines(os_settings: Settings,
+                                                  index_dir: Path) -> None:
+    on_cluster = create_app(os_settings)
+    on_cluster.testing = True
+    on_disk = make_app(index_dir)
+    try:
+        for url in ("/api/search?q=%E5%B7%A5%E4%B8%9A&per_page=5", f"/api/doc/{SEED_ID}"):
+            a = on_cluster.test_client().get(url).get_json()
+            b = on_disk.test_client().get(url).get_json()
+            a.pop("took_ms", None)
+            b.pop("took_ms", None)
+            for hits in (a.get("hits", []), b.get("hits", [])):
+                for hit in hits:
+                    hit.pop("score")
+            assert a == b, url
+        health = on_cluster.test_client().get("/healthz")
+        assert health.status_code == 200 and health.get_json()["documents"] == 3
+    finally:
+        close_searcher(on_cluster)
+        close_searcher(on_disk)
+
+
+def test_an_unreachable_cluster_is_a_503_with_the_reason() -> None:
+    settings = load_settings({}, engine="opensearch", opensearch_url=("http://127.0.0.1:9",),
+                             opensearch_timeout=2.0)
+    with pytest.raises(ClusterUnavailable, match="cannot reach the OpenSearch cluster"):
+        OpenSearchSearcher(settings)
+    app = create_app(load_settings({"ZHSEARCH_ENGINE": "opensearch",
+                                    "ZHSEARCH_OPENSEARCH_URL": "http://127.0.0.1:9",
+                                    "ZHSEARCH_OPENSEARCH_TIMEOUT": "2"}))
+    app.testing = True
+    client = app.test_client()
+    for url in ("/healthz", "/api/search?q=枣庄"):
+        response = client.get(url)
+        assert response.status_code == 503, url
+        error = response.get_json()["error"]
+        assert error["code"] == "no_index" and "cannot reach" in error["message"]
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="ZHSEARCH_ENGINE must be one of whoosh, opensearch"):
+        load_settings({"ZHSEARCH_ENGINE": "solr"})
+    with pytest.raises(ConfigError, match="not an http"):
+        load_settings({"ZHSEARCH_ENGINE": "opensearch", "ZHSEARCH_OPENSEARCH_URL": "node:9200"})
+    settings = load_settings({"ZHSEARCH_OPENSEARCH_URL": "http://a:9200, https://b:9200/",
+                              "ZHSEARCH_OPENSEARCH_VERIFY_CERTS": "0",
+                              "ZHSEARCH_OPENSEARCH_TIMEOUT": "2.5",
+                              "ZHSEARCH_OPENSEARCH_PASSWORD": "secret"})
+    assert settings.opensearch_url == ("http://a:9200", "https://b:9200")
+    assert settings.opensearch_verify_certs is False and settings.opensearch_timeout == 2.5
+    assert "secret" not in repr(settings)
+    assert os.environ.get("ZHSEARCH_ENGINE", "whoosh") == load_settings().engine
