@@ -20,15 +20,17 @@ by :func:`search.query.snippet` over the original text, as on Whoosh.
 What differs from Whoosh (see "Scaling out" in the README): Lucene's BM25 (OpenSearch's
 ``BM25`` keeps the ``k1 + 1`` factor, as ours does) stores each record's length in one byte, so
 nearly equal lengths score alike (the ``words`` field is padded to count characters, as ours
-does: :func:`search.opensearch.indexing.word_tokens`); a run's contiguous match is scored
-as a phrase of characters (the sum of their idfs) rather than as one term; and the title
-boost is a phrase on the title scored by Lucene, added to every match rather than to the best
-of each tier.
+does: :func:`search.opensearch.indexing.word_tokens`); a phrase's frequency counts
+overlapping occurrences (哈哈 twice in 哈哈哈); document frequencies are counted live, where
+Lucene's include deleted records until segments merge; and the title bonus is added to every
+match rather than to the best 50 of each tier.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jieba
@@ -97,25 +99,67 @@ class Clause:
 
 
 class Compiler:
-    """Compiles a plan to DSL, mirroring :class:`search.query.execute.Execution`; collects the
-    runs for the title boost."""
+    """Compiles a plan to DSL, mirroring :class:`search.query.execute.Execution`.
+
+    Two of Whoosh's signals need document frequencies the DSL cannot name: a run of characters
+    scores as one term whose idf is that of the run (how many records contain it), where
+    Lucene scores a phrase with the sum of its tokens' idfs; and the title bonus is the run's
+    weight times that idf. The compiler collects both, and :meth:`query` weighs them from
+    counts asked in one request: each phrase's boost is scaled by the run's idf over the sum.
+    """
 
     def __init__(self) -> None:
-        self.titles: dict[str, float] = {}  # Han run -> its title boost
+        self.titles: list[tuple[str, float]] = []  # (Han run, weight) for the title bonus
+        # (the match_phrase body whose boost to scale, the query that counts the run's records)
+        self.phrases: list[tuple[dict[str, object], DSL]] = []
         self.factor = 1.0  # rank.ALTERNATIVE while compiling a word's alternatives
 
-    def query(self, root: PlanNode) -> DSL:
-        """The whole search: the plan's matches, lifted by tier."""
+    def query(self, root: PlanNode, count: Callable[[list[DSL]], list[int]]) -> DSL:
+        """The whole search: the plan's matches, lifted by tier, with the title bonus of each
+        run; ``count`` answers how many records each of a list of queries matches."""
         clause = self.node(root, positive=True)
         if clause is None:
             return {"match_none": {}}
         typed = clause.words if clause.alternative is None else \
             _but(clause.words, [clause.alternative])
+        idf = self._idfs(count)
         should: list[DSL] = [
             {"constant_score": {"filter": clause.words, "boost": TIER_OFFSET}},
             {"constant_score": {"filter": typed, "boost": TIER_OFFSET}},
-            *(_contains("title", run, boost) for run, boost in self.titles.items())]
+            *({"constant_score": {"filter": _contains("title", run),
+                                  "boost": weight * idf(_contains("chars", run))}}
+              for run, weight in self.titles)]
+        for body, counted in self.phrases:
+            tokens = str(body["query"]).split(" ")
+            body["boost"] = float(body["boost"]) * idf(counted) / \
+                sum(idf(_term("chars", t)) for t in tokens)  # type: ignore[arg-type]
         return {"bool": {"must": [clause.match], "should": should}}
+
+    def _idfs(self, count: Callable[[list[DSL]], list[int]]) -> Callable[[DSL], float]:
+        """BM25's idf (as :meth:`search.query.rank.Scorer.idf` has it) of the records each
+        count query of the title bonuses and phrases matches, counted in one request."""
+        queries: dict[str, DSL] = {}
+        for run, _ in self.titles:
+            queries.setdefault(repr(_contains("chars", run)), _contains("chars", run))
+        for body, counted in self.phrases:
+            queries.setdefault(repr(counted), counted)
+            for token in str(body["query"]).split(" "):
+                queries.setdefault(repr(_term("chars", token)), _term("chars", token))
+        if not queries:
+            return lambda query: 0.0
+        records, *found = count([{"match_all": {}}, *queries.values()])
+        idfs = {key: math.log(1 + (records - f + 0.5) / (f + 0.5))
+                for key, f in zip(queries, found, strict=True)}
+        return lambda query: idfs[repr(query)]
+
+    def _phrase(self, text: str, signal: str, counted: DSL | None = None) -> DSL:
+        """``text`` contiguous in a record, scored by ``signal`` as one term of the run's idf
+        (``counted`` counts the records it is found in: by default, those containing it)."""
+        query = _contains("chars", text, self._weight(signal))
+        if "match_phrase" in query:
+            body = query["match_phrase"]["chars"]  # type: ignore[index]
+            self.phrases.append((body, counted or _contains("chars", text)))
+        return query
 
     def _weight(self, signal: str) -> float:
         return WEIGHTS[signal] * self.factor
@@ -197,18 +241,15 @@ class Compiler:
     def _han(self, run: HanRun, positive: bool) -> Clause:
         """A run of Han characters: its words anywhere (tier 1), or the run itself (tier 2)."""
         if positive:
-            self.titles.setdefault(run.text, self._weight(TITLE))
+            self.titles.append((run.text, self._weight(TITLE)))
         if not run.words:  # only function words: the text itself is the match
-            return Clause(_contains("chars", run.text, self._weight(TEXT)),
-                          _contains("chars", run.text))
+            return Clause(self._phrase(run.text, TEXT), _contains("chars", run.text))
         tier1 = _all([_term("words", w) for w in run.words])
         together: DSL = {"bool": {"must": [_term("words", w, self._weight(WORD))
                                            for w in run.words]}}
         if len(run.words) > 1:
-            together["bool"]["should"] = [  # type: ignore[index]
-                _contains("chars", run.text, self._weight(TOGETHER))]
-        across: DSL = {"bool": {"must": [_contains("chars", run.text, self._weight(ACROSS))],
-                                "must_not": [tier1]}}
+            together["bool"]["should"] = [self._phrase(run.text, TOGETHER)]  # type: ignore[index]
+        across: DSL = {"bool": {"must": [self._phrase(run.text, ACROSS)], "must_not": [tier1]}}
         return Clause(_any([together, across]), tier1)
 
     def _exact(self, leaf: Exact) -> Clause | None:
@@ -216,7 +257,10 @@ class Compiler:
             return None
         # Latin words must be whole words (or their parts) too; only the phrase scores.
         latin = [_term("words", c.text) for c in leaf.chunks if isinstance(c, LatinWord)]
-        match = _contains("chars", leaf.text, self._weight(TEXT))
+        found = _contains("chars", leaf.text)
+        if latin:
+            found = {"bool": {"filter": [found, *latin]}}
+        match = self._phrase(leaf.text, TEXT, counted=found)
         if latin:
             match = {"bool": {"must": [match], "filter": latin}}
         return Clause(match, match)
@@ -271,7 +315,7 @@ class OpenSearchSearcher:
         if plan is None:
             return ResultPage(query, 0, page, per_page, _ms(started), [])
         body = {
-            "query": Compiler().query(plan.root),
+            "query": Compiler().query(plan.root, self._count),
             "from": (page - 1) * per_page,
             "size": per_page,
             # Ties as on a fresh Whoosh build: the record indexed later first.
@@ -285,6 +329,18 @@ class OpenSearchSearcher:
         hits = [self._hit(hit, plan.needles()) for hit in found["hits"]["hits"]]
         return ResultPage(query, found["hits"]["total"]["value"], page, per_page,
                           _ms(started), hits, expanded=[e.to_dict() for e in plan.expansions])
+
+    def _count(self, queries: list[DSL]) -> list[int]:
+        """How many records each query matches, in one request."""
+        body: list[DSL] = []
+        for query in queries:
+            body += [{}, {"query": query, "size": 0, "track_total_hits": True}]
+        with translated("counting", QueryError):
+            responses = self.client.msearch(index=self.alias, body=body)["responses"]
+        failed = [r["error"] for r in responses if "error" in r]
+        if failed:
+            raise QueryError(f"counting: OpenSearch answered {failed[0]}")
+        return [r["hits"]["total"]["value"] for r in responses]
 
     def _hit(self, hit: dict[str, object], needles: tuple[str, ...]) -> Hit:
         source = hit["_source"]
