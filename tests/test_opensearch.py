@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import SEED, SEED_ID, make_app, zhsearch_command, zhsearch_env
 from opensearchpy import OpenSearch
+from test_synonyms import ARTICLES as SYNONYM_ARTICLES
+from test_synonyms import SYNONYMS
 from test_vocabulary import ARTICLES as REGIONAL_ARTICLES
 
 from search import engines
@@ -127,32 +129,55 @@ def test_same_hits_order_and_highlights_as_whoosh(query: str, searcher: Searcher
     _assert_same_results(query, searcher, os_searcher)
 
 
+# The articles of tests/test_vocabulary.py and tests/test_synonyms.py (with its synonyms file),
+# and queries whose words have alternatives there.
+ALTERNATIVES = {
+    "regional": (REGIONAL_ARTICLES, None, [
+        "软件开发", "軟體開發", "文件", "打印机驱动程序", "软件企业", "信息网络", "软件", '"软件"',
+        "-软件 企业", "软件 OR 档案", "(软件 OR 文件) 企业", "程序 -打印机"]),
+    "synonyms": (SYNONYM_ARTICLES, SYNONYMS, [
+        "番茄", "西红柿", "西紅柿", "ai", "人工智能", "手机 价格", "手机价格", "手机",
+        "番茄 OR 手机", "价格 -手机", "(ai OR 番茄) 市"]),
+}
+
+
 @pytest.fixture(scope="module")
-def regional_searchers(opensearch_urls: list[str], tmp_path_factory: pytest.TempPathFactory
-                       ) -> Iterator[tuple[Searcher, OpenSearchSearcher]]:
-    """The regional-vocabulary articles of tests/test_vocabulary.py on both engines."""
-    source = tmp_path_factory.mktemp("regional-articles")
-    for name, text in REGIONAL_ARTICLES.items():
-        (source / name).parent.mkdir(parents=True, exist_ok=True)
-        (source / name).write_text(text, encoding="utf-8")
-    target = tmp_path_factory.mktemp("regional-index")
-    whoosh = load_settings({}, index_dir=target, sources=(source,))
-    opensearch = _settings(opensearch_urls, "zhsearch-test-regional", (source,))
-    engines.build(whoosh, procs=1)
-    engines.build(opensearch, procs=1)
-    pair = (engines.open_searcher(whoosh), OpenSearchSearcher(opensearch))
-    yield pair
-    for searcher in pair:
-        searcher.close()
+def alternative_searchers(opensearch_urls: list[str], tmp_path_factory: pytest.TempPathFactory
+                          ) -> Iterator[Callable[[str], tuple[Searcher, OpenSearchSearcher]]]:
+    """The searchers of one of ALTERNATIVES on both engines, built on first use."""
+    opened: dict[str, tuple[Searcher, OpenSearchSearcher]] = {}
+
+    def searchers(corpus: str) -> tuple[Searcher, OpenSearchSearcher]:
+        if corpus not in opened:
+            articles, synonyms, _ = ALTERNATIVES[corpus]
+            source = tmp_path_factory.mktemp(f"{corpus}-articles")
+            for name, text in articles.items():
+                (source / name).parent.mkdir(parents=True, exist_ok=True)
+                (source / name).write_text(text, encoding="utf-8")
+            extra: dict[str, object] = {}
+            if synonyms:
+                extra["synonyms"] = source.parent / f"{corpus}-synonyms.txt"
+                extra["synonyms"].write_text(synonyms, encoding="utf-8")  # type: ignore[union-attr]
+            whoosh = load_settings({}, index_dir=tmp_path_factory.mktemp(f"{corpus}-index"),
+                                   sources=(source,), **extra)
+            opensearch = _settings(opensearch_urls, f"zhsearch-test-{corpus}", (source,), **extra)
+            engines.build(whoosh, procs=1)
+            engines.build(opensearch, procs=1)
+            opened[corpus] = (engines.open_searcher(whoosh), OpenSearchSearcher(opensearch))
+        return opened[corpus]
+
+    yield searchers
+    for pair in opened.values():
+        for searcher in pair:
+            searcher.close()
 
 
-@pytest.mark.parametrize("query", ["软件开发", "軟體開發", "文件", "打印机驱动程序", "软件企业",
-                                   "信息网络", "软件", '"软件"', "-软件 企业", "软件 OR 档案",
-                                   "(软件 OR 文件) 企业", "程序 -打印机"])
+@pytest.mark.parametrize("corpus, query", [(corpus, query) for corpus, (_, _, queries)
+                                           in ALTERNATIVES.items() for query in queries])
 @pytest.mark.parametrize("regional", [True, False])
-def test_regional_words_rank_as_on_whoosh(query: str, regional: bool, regional_searchers
-                                          ) -> None:  # noqa: ANN001
-    _assert_same_results(query, *regional_searchers, regional=regional)
+def test_alternatives_rank_as_on_whoosh(corpus: str, query: str, regional: bool,
+                                        alternative_searchers) -> None:  # noqa: ANN001
+    _assert_same_results(query, *alternative_searchers(corpus), regional=regional)
 
 
 def test_most_queries_give_exactly_whoosh_order(searcher: Searcher,

@@ -40,7 +40,7 @@ from search.analysis import load_user_dict
 from search.config import Settings, load_settings
 from search.opensearch.client import connect, translated
 from search.opensearch.indexing import char_tokens, check_format, index_info, live_index
-from search.query import Article, Hit, IndexStats, QueryError, ResultPage, Searcher, snippet
+from search.query import Article, Hit, IndexStats, QueryError, ResultPage, snippet
 from search.query.plan import (
     AllOf,
     AnyOf,
@@ -54,7 +54,7 @@ from search.query.plan import (
     Words,
 )
 from search.query.rank import ACROSS, ALTERNATIVE, FILTER, TEXT, TITLE, TOGETHER, WEIGHTS, WORD
-from search.query.searcher import _ms
+from search.query.searcher import Planner, _ms
 
 # Added to the score once for tier 1.5 (records matching as words only through a word's
 # alternatives) and twice for tier 1: far above any BM25 sum a query of at most
@@ -271,7 +271,7 @@ class Compiler:
                       selected)
 
 
-class OpenSearchSearcher:
+class OpenSearchSearcher(Planner):
     """Searches the alias ``settings.opensearch_index`` on a cluster; the same interface and
     results as :class:`search.query.Searcher`.
 
@@ -288,12 +288,7 @@ class OpenSearchSearcher:
         check_format(index_info(self.client, live_index(self.client, self.alias)), self.alias)
         load_user_dict(self.settings.user_dict)
         jieba.initialize()  # load the dictionary now, not on the first query
-        self.thesaurus()  # and the regional words
-
-    # The same planning and article highlights as on Whoosh: they use only the settings.
-    plan = Searcher.plan
-    thesaurus = Searcher.thesaurus
-    highlight_article = Searcher.highlight_article
+        super().__init__(self.settings)
 
     def close(self) -> None:
         self.client.close()
@@ -305,12 +300,11 @@ class OpenSearchSearcher:
 
         ``explain`` is accepted and ignored: OpenSearch's scores are not made of our signals
         (its own explanation is the search API's ``explain``). Raises :class:`QueryError` for
-        a refused query, ``ValueError`` for a ``page`` or ``per_page`` below 1.
+        a refused query, ``ParameterError`` for a page outside the limits of ``Settings``.
         """
         started = time.perf_counter()
         per_page = self.settings.per_page if per_page is None else per_page
-        if page < 1 or per_page < 1:
-            raise ValueError(f"page and per_page must be 1 or more, not {page} and {per_page}")
+        self.settings.check_page(page, per_page)
         plan = self.plan(query, regional)
         if plan is None:
             return ResultPage(query, 0, page, per_page, _ms(started), [])

@@ -38,7 +38,50 @@ REFRESH_SECONDS = 0.5
 MORE_MATCHES = 2
 
 
-class Searcher:
+class Planner:
+    """What a searcher of either engine plans queries with: the settings, the synonyms file
+    (re-read when it changes) and the regional words; and the highlights of a whole article,
+    which need only the plan."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        regional_vocabulary()  # the regional words, read once per process
+        # The synonyms file, re-read when it changes; ``synonyms.problems`` says what was not.
+        self.synonyms = SynonymFile(self.settings.synonyms)
+        self._merged: tuple[Thesaurus, Thesaurus] | None = None  # synonyms, with regional
+
+    def plan(self, query: str, regional: bool = True) -> Plan | None:
+        """The checked plan of ``query`` (see :func:`~search.query.plan.plan_query`), its
+        words expanded with their synonyms, and their regional forms unless ``regional`` is
+        off."""
+        return plan_query(query, self.settings, self.thesaurus(regional))
+
+    def thesaurus(self, regional: bool = True) -> Thesaurus | None:
+        """The alternatives a query word also matches: the synonyms file's (as it is now),
+        then, with ``regional``, the regional words; None when there are none."""
+        synonyms = self.synonyms.current()
+        if not regional:
+            return synonyms if len(synonyms) else None
+        if not len(synonyms):
+            return regional_vocabulary()
+        merged = self._merged
+        if merged is None or merged[0] is not synonyms:
+            merged = self._merged = (synonyms, synonyms.merged(regional_vocabulary()))
+        return merged[1]
+
+    def highlight_article(self, article: Article, query: str,
+                          regional: bool = True) -> list[str]:
+        """Each body paragraph as escaped HTML with the query's matches marked (those of the
+        words' alternatives too, unless ``regional`` is off)."""
+        try:
+            plan = self.plan(query, regional)
+        except QueryError:
+            plan = None
+        needles = plan.needles() if plan else ()
+        return [highlight(p, needles) for p in article.paragraphs]
+
+
+class Searcher(Planner):
     """Searches one index folder; opened once, shared by threads, follows rebuilds by itself.
 
     Raises :class:`~search.index.IndexNotFound` when the folder has no usable index.
@@ -64,10 +107,7 @@ class Searcher:
         self._open()
         load_user_dict(self.settings.user_dict)
         jieba.initialize()  # load the dictionary now, not on the first query
-        regional_vocabulary()  # and the regional words (read once per process)
-        # The synonyms file, re-read when it changes; ``synonyms.problems`` says what was not.
-        self.synonyms = SynonymFile(self.settings.synonyms)
-        self._merged: tuple[Thesaurus, Thesaurus] | None = None  # synonyms, with regional
+        super().__init__(self.settings)
         self._suggester: tuple[object, Suggester] | None = None  # of one index generation
         self._suggester_lock = threading.Lock()
 
@@ -271,12 +311,6 @@ class Searcher:
         return len(Execution(IndexTerms(searcher, records), rank.Scorer(records))
                    .run(plan.root).scores)
 
-    def plan(self, query: str, regional: bool = True) -> Plan | None:
-        """The checked plan of ``query`` (see :func:`~search.query.plan.plan_query`), its
-        words expanded with their synonyms, and their regional forms unless ``regional`` is
-        off."""
-        return plan_query(query, self.settings, self.thesaurus(regional))
-
     def _suggester_now(self) -> Suggester:
         """The suggestions of the current index generation, read on first use."""
         searcher = self._whoosh()
@@ -300,19 +334,6 @@ class Searcher:
         a millisecond.
         """
         return self._suggester_now().suggest(query, limit)
-
-    def thesaurus(self, regional: bool = True) -> Thesaurus | None:
-        """The alternatives a query word also matches: the synonyms file's (as it is now),
-        then, with ``regional``, the regional words; None when there are none."""
-        synonyms = self.synonyms.current()
-        if not regional:
-            return synonyms if len(synonyms) else None
-        if not len(synonyms):
-            return regional_vocabulary()
-        merged = self._merged
-        if merged is None or merged[0] is not synonyms:
-            merged = self._merged = (synonyms, synonyms.merged(regional_vocabulary()))
-        return merged[1]
 
     def _hit(self, searcher, records: Records, docnum: int, score: float,  # noqa: ANN001
              needles: tuple[str, ...], explanation: rank.Explanation | None) -> Hit:
@@ -366,17 +387,6 @@ class Searcher:
                        published=meta["published"], editors=meta["editors"],
                        byline=meta["byline"],
                        paragraphs=[records.originals[d] for d in records.body(header)])
-
-    def highlight_article(self, article: Article, query: str,
-                          regional: bool = True) -> list[str]:
-        """Each body paragraph as escaped HTML with the query's matches marked (those of the
-        words' alternatives too, unless ``regional`` is off)."""
-        try:
-            plan = self.plan(query, regional)
-        except QueryError:
-            plan = None
-        needles = plan.needles() if plan else ()
-        return [highlight(p, needles) for p in article.paragraphs]
 
     def stats(self) -> IndexStats:
         """Counts and times of the live index."""
