@@ -197,11 +197,17 @@ class Suggester:
     def from_index(cls, reader, articles: dict[str, dict[str, str]]) -> Suggester:  # noqa: ANN001
         """The suggestions of one index: ``reader`` a Whoosh reader, ``articles`` each
         article's normalized title, author and source (:class:`~search.query.records.Records`)."""
+        return cls.from_counts(((term.decode("utf-8"), info.doc_frequency())
+                                for term, info in reader.iter_field("words")), articles)
+
+    @classmethod
+    def from_counts(cls, words: Iterable[tuple[str, int]],
+                    articles: dict[str, dict[str, str]]) -> Suggester:
+        """The suggestions of an index whose word field holds ``words`` (each with how many
+        records hold it), ``articles`` as in :meth:`from_index`."""
         kinds = word_kinds()
         entries: list[tuple[str, str, int]] = []
-        for term, info in reader.iter_field("words"):
-            count = info.doc_frequency()
-            word = term.decode("utf-8")
+        for word, count in words:
             if count < MIN_RECORDS or len(word) < 2 or not any(c.isalpha() for c in word):
                 continue
             entries.append((word, kinds.get(word, "word"), count))

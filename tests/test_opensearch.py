@@ -201,6 +201,13 @@ def test_scores_are_whoosh_scores_up_to_lucenes_rounding_of_lengths(
                 assert score == pytest.approx(whoosh[record], rel=0.06, abs=0.003), query
 
 
+@pytest.mark.parametrize("typed", ["枣", "棗莊", "工业", "zz", "zao zhuang", "刘", "锂", "x"])
+def test_the_same_suggestions_as_whoosh(typed: str, searcher: Searcher,
+                                        os_searcher: OpenSearchSearcher) -> None:
+    expected = searcher.suggest(typed).to_dict()
+    assert os_searcher.suggest(typed).to_dict() == expected
+
+
 def test_paging_splits_the_same_list(os_searcher: OpenSearchSearcher) -> None:
     whole = os_searcher.search("的", per_page=20)
     pages = [os_searcher.search("的", page=n, per_page=3) for n in (1, 2, 3, 4)]
@@ -418,7 +425,8 @@ def test_the_api_answers_the_same_on_both_engines(os_settings: Settings,
     on_cluster.testing = True
     on_disk = make_app(index_dir)
     try:
-        for url in ("/api/search?q=%E5%B7%A5%E4%B8%9A&per_page=5", f"/api/doc/{SEED_ID}"):
+        for url in ("/api/search?q=%E5%B7%A5%E4%B8%9A&per_page=5", f"/api/doc/{SEED_ID}",
+                    "/api/suggest?q=%E6%9E%A3"):
             a = on_cluster.test_client().get(url).get_json()
             b = on_disk.test_client().get(url).get_json()
             a.pop("took_ms", None)

@@ -76,6 +76,16 @@ def char_tokens(text: str) -> str:
     return " ".join(WHITESPACE_TOKEN if ch.isspace() else ch for ch in text)
 
 
+def chars_text(tokens: str) -> str:
+    """The text of :func:`char_tokens` back.
+
+    >>> chars_text(char_tokens("枣庄 AB"))
+    '枣庄 AB'
+    """
+    return "".join(" " if t == WHITESPACE_TOKEN else t for t in tokens.split(" ")) \
+        if tokens else ""
+
+
 def word_tokens(text: str, length: int) -> str:
     """The word field of a record: jieba's words and sub-words, then ``_`` tokens up to
     ``length`` (the searchable text's length in characters).
