@@ -245,16 +245,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture(scope="session")
-def opensearch_urls() -> Iterator[list[str]]:
-    """The node URLs of a real three-node OpenSearch cluster, started once per test run.
+def opensearch_nodes() -> Iterator[opensearch_cluster.Cluster | None]:
+    """A real three-node OpenSearch cluster started once per test run, stopped by its process
+    ids at the end; None when ``ZHSEARCH_TEST_OPENSEARCH_URL`` names a running one instead
+    (``make opensearch`` starts one).
 
-    ``ZHSEARCH_TEST_OPENSEARCH_URL`` names a running one instead (``make opensearch`` starts one).
     Without Java or Maven the tests that use it skip, unless ``ZHSEARCH_REQUIRE_OPENSEARCH=1``
     (CI) makes them fail.
     """
-    running = os.environ.get("ZHSEARCH_TEST_OPENSEARCH_URL")
-    if running:
-        yield running.split(",")
+    if os.environ.get("ZHSEARCH_TEST_OPENSEARCH_URL"):
+        yield None
         return
     try:
         cluster = opensearch_cluster.start()
@@ -263,6 +263,14 @@ def opensearch_urls() -> Iterator[list[str]]:
             pytest.fail(f"ZHSEARCH_REQUIRE_OPENSEARCH=1, but {reason}")
         pytest.skip(f"no OpenSearch cluster: {reason}")
     _CLUSTER_STARTS.append(cluster.started_in)
-    yield cluster.urls
+    yield cluster
     cluster.stop()
     shutil.rmtree(cluster.run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def opensearch_urls(opensearch_nodes: opensearch_cluster.Cluster | None) -> list[str]:
+    """The node URLs of the test run's OpenSearch cluster."""
+    if opensearch_nodes is None:
+        return os.environ["ZHSEARCH_TEST_OPENSEARCH_URL"].split(",")
+    return opensearch_nodes.urls

@@ -191,6 +191,33 @@ class Cluster:
     pids: list[int]
     started_in: float = 0.0
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
+    # How each node was started, and as whom: what restart() needs (this process only).
+    commands: list[list[str]] = field(default_factory=list, repr=False)
+    owner: tuple[int, int] | None = None
+
+    def spawn(self, number: int) -> subprocess.Popen[bytes]:
+        """Start node ``number`` (its output appended to its stdout.log)."""
+        owner, node_dir = self.owner, self.run_dir / f"node-{number}"
+        with open(node_dir / "stdout.log", "ab") as out:
+            return subprocess.Popen(
+                self.commands[number], cwd=node_dir, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
+                user=owner[0] if owner else None, group=owner[1] if owner else None,
+                extra_groups=[] if owner else None,
+                env={k: v for k, v in os.environ.items() if not k.startswith("OPENSEARCH_")},
+            )
+
+    def kill(self, number: int) -> None:
+        """Kill node ``number`` at once (SIGKILL), as a crashed machine would go."""
+        _signal(self.pids[number], signal.SIGKILL)
+        self.processes[number].wait()
+
+    def restart(self, number: int, timeout: float = 120.0) -> None:
+        """Start node ``number`` again, on its data, and wait until the cluster is green with
+        every node."""
+        process = self.spawn(number)
+        self.processes[number], self.pids[number] = process, process.pid
+        _wait_green(self, len(self.pids), time.monotonic() + timeout)
 
     def save(self) -> None:
         state = {"urls": self.urls, "pids": self.pids, "started_in": self.started_in}
@@ -309,7 +336,7 @@ def start(run_dir: Path | None = None, nodes: int = NODES, timeout: float = 180.
     cluster = Cluster(run_dir, [f"http://127.0.0.1:{port}" for port in http_ports], [])
     for number in range(nodes):
         node_dir = run_dir / f"node-{number}"
-        command = [
+        cluster.commands.append([
             java, *JVM_FLAGS,
             f"-Djava.io.tmpdir={node_dir / 'tmp'}",
             f"-XX:ErrorFile={node_dir / 'logs' / 'hs_err_pid%p.log'}",
@@ -319,15 +346,9 @@ def start(run_dir: Path | None = None, nodes: int = NODES, timeout: float = 180.
             "-Dopensearch.bundled_jdk=false",
             "-cp", f"{home / 'lib'}/*",
             "org.opensearch.bootstrap.OpenSearch",
-        ]
-        with open(node_dir / "stdout.log", "wb") as out:
-            process = subprocess.Popen(
-                command, cwd=node_dir, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,
-                user=owner[0] if owner else None, group=owner[1] if owner else None,
-                extra_groups=[] if owner else None,
-                env={k: v for k, v in os.environ.items() if not k.startswith("OPENSEARCH_")},
-            )
+        ])
+        cluster.owner = owner
+        process = cluster.spawn(number)
         cluster.processes.append(process)
         cluster.pids.append(process.pid)
     try:

@@ -456,7 +456,8 @@ def test_an_unreachable_cluster_is_a_503_with_the_reason() -> None:
         response = client.get(url)
         assert response.status_code == 503, url
         error = response.get_json()["error"]
-        assert error["code"] == "no_index" and "cannot reach" in error["message"]
+        assert error["code"] == "cluster_unavailable" and "cannot reach" in error["message"]
+        assert response.headers["Retry-After"]
 
 
 def test_settings_are_checked() -> None:

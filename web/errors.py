@@ -34,6 +34,7 @@ STATUS_BY_CODE = {
     "bad_parameter": 400,
     "bad_query": 400,
     "no_index": 503,
+    "cluster_unavailable": 503,
 }
 
 # How long a client should wait before asking again while there is no index, in seconds.

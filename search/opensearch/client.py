@@ -16,6 +16,8 @@ from search.index import IndexNotFound, IndexUnusable
 class ClusterUnavailable(IndexNotFound):
     """The cluster cannot be reached or does not answer: searches answer 503 with this reason."""
 
+    code = "cluster_unavailable"
+
 
 def connect(settings: Settings) -> OpenSearch:
     """A client for the nodes of ``settings``: basic auth, TLS checks and timeouts as set.
