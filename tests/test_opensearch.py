@@ -21,7 +21,7 @@ from test_vocabulary import ARTICLES as REGIONAL_ARTICLES
 from search import engines
 from search.analysis import words
 from search.config import Settings, load_settings
-from search.errors import ConfigError
+from search.errors import ConfigError, ParameterError
 from search.index import IndexNotFound, IndexUnusable
 from search.opensearch import ClusterUnavailable, OpenSearchSearcher
 from search.opensearch.indexing import char_tokens, live_index, word_tokens
@@ -257,6 +257,22 @@ def test_refused_queries_are_refused_alike(os_searcher: OpenSearchSearcher) -> N
         with pytest.raises(QueryError):
             os_searcher.search(query)
     assert os_searcher.search("   ").total == 0
+
+
+def test_grouping_sorting_and_facets_are_refused_plainly(os_searcher: OpenSearchSearcher,
+                                                        os_settings: Settings) -> None:
+    for options in ({"group": "article"}, {"sort": "newest"}, {"facets": ("source",)}):
+        with pytest.raises(ParameterError, match="ZHSEARCH_ENGINE=whoosh"):
+            os_searcher.search("枣庄", **options)
+    with pytest.raises(ParameterError, match="group"):
+        os_searcher.search("枣庄", group="nonsense")
+    app = create_app(os_settings)
+    try:
+        response = app.test_client().get("/api/search?q=%E6%9E%A3&group=article")
+        assert response.status_code == 400
+        assert response.get_json()["error"]["code"] == "bad_parameter"
+    finally:
+        close_searcher(app)
 
 
 def test_article_and_stats(os_searcher: OpenSearchSearcher, searcher: Searcher) -> None:

@@ -32,7 +32,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import jieba
@@ -40,6 +40,7 @@ from opensearchpy import OpenSearch, helpers
 
 from search.analysis import load_user_dict
 from search.config import Settings, load_settings
+from search.errors import ParameterError
 from search.index import ARTICLE_FIELDS
 from search.opensearch.client import connect, translated
 from search.opensearch.indexing import (
@@ -50,6 +51,7 @@ from search.opensearch.indexing import (
     live_index,
 )
 from search.query import Article, Hit, IndexStats, QueryError, ResultPage, snippet
+from search.query.arrange import FACETS, GROUPS, SORTS
 from search.query.plan import (
     AllOf,
     AnyOf,
@@ -63,7 +65,7 @@ from search.query.plan import (
     Words,
 )
 from search.query.rank import ACROSS, ALTERNATIVE, FILTER, TEXT, TITLE, TOGETHER, WEIGHTS, WORD
-from search.query.searcher import Planner, _ms
+from search.query.searcher import Planner, _check_choice, _ms
 from search.suggest import Suggester, SuggestionList
 
 # Added to the score once for tier 1.5 (records matching as words only through a word's
@@ -336,17 +338,28 @@ class OpenSearchSearcher(Planner):
         return Suggester.from_counts(words.items(), articles)
 
     def search(self, query: str, page: int = 1, per_page: int | None = None,
-               explain: bool = False, regional: bool = True) -> ResultPage:
+               explain: bool = False, regional: bool = True, group: str = "paragraph",
+               sort: str = "relevance", facets: Sequence[str] = ()) -> ResultPage:
         """One page of paragraphs matching ``query``, best first, with highlights; with
         ``regional``, a word also matches its other regions' forms.
 
         ``explain`` is accepted and ignored: OpenSearch's scores are not made of our signals
-        (its own explanation is the search API's ``explain``). Raises :class:`QueryError` for
-        a refused query, ``ParameterError`` for a page outside the limits of ``Settings``.
+        (its own explanation is the search API's ``explain``). Grouping, sorting by date and
+        facets are not compiled to OpenSearch yet: asking for them is a ``ParameterError``,
+        as is a page outside the limits of ``Settings``; a refused query a
+        :class:`QueryError`.
         """
         started = time.perf_counter()
         per_page = self.settings.per_page if per_page is None else per_page
         self.settings.check_page(page, per_page)
+        _check_choice("group", group, GROUPS)
+        _check_choice("sort", sort, SORTS)
+        for name in facets:
+            _check_choice("facet", name, FACETS)
+        if group != "paragraph" or sort != "relevance" or facets:
+            raise ParameterError("the OpenSearch engine searches paragraphs by relevance only, "
+                                 "for now: group, sort by date and facets need ZHSEARCH_ENGINE="
+                                 "whoosh")
         plan = self.plan(query, regional)
         if plan is None:
             return ResultPage(query, 0, page, per_page, _ms(started), [])
