@@ -42,7 +42,7 @@ from search.analysis import load_user_dict
 from search.config import Settings, load_settings
 from search.errors import ParameterError
 from search.index import ARTICLE_FIELDS
-from search.opensearch.client import connect, translated
+from search.opensearch.client import ClusterUnavailable, connect, translated
 from search.opensearch.indexing import (
     char_tokens,
     chars_text,
@@ -373,8 +373,8 @@ class OpenSearchSearcher(Planner):
             "_source": ["doc_id", "paragraph", "text", "meta"],
         }
         with translated("searching", QueryError):
-            found = self.client.search(index=self.alias, body=body,
-                                       search_type="dfs_query_then_fetch")
+            found = _whole(lambda: self.client.search(index=self.alias, body=body,
+                                                      search_type="dfs_query_then_fetch"))
         hits = [self._hit(hit, plan.needles()) for hit in found["hits"]["hits"]]
         return ResultPage(query, found["hits"]["total"]["value"], page, per_page,
                           _ms(started), hits, expanded=[e.to_dict() for e in plan.expansions])
@@ -385,7 +385,8 @@ class OpenSearchSearcher(Planner):
         for query in queries:
             body += [{}, {"query": query, "size": 0, "track_total_hits": True}]
         with translated("counting", QueryError):
-            responses = self.client.msearch(index=self.alias, body=body)["responses"]
+            responses = _whole(lambda: self.client.msearch(index=self.alias, body=body)
+                               )["responses"]
         failed = [r["error"] for r in responses if "error" in r]
         if failed:
             raise QueryError(f"counting: OpenSearch answered {failed[0]}")
@@ -431,3 +432,21 @@ class OpenSearchSearcher(Planner):
                           paragraphs=int(info.get("paragraphs", 0)),
                           built_at=str(info.get("built_at", "")),
                           updated_at=str(info.get("updated_at", "")))
+
+
+# A node that dies while a search runs can leave a shard's answer out (OpenSearch returns the
+# other shards' as a partial result); asked again, the shard's replica answers.
+PARTIAL_RETRIES = 3
+
+
+def _whole(ask: Callable[[], dict[str, object]]) -> dict[str, object]:
+    """The answer of ``ask`` (a search or msearch) with every shard in it, asking again while a
+    shard failed; :class:`ClusterUnavailable` when shards stay missing."""
+    for _ in range(PARTIAL_RETRIES):
+        answer = ask()
+        parts = answer.get("responses", [answer])  # type: ignore[union-attr]
+        if not any(part.get("_shards", {}).get("failed") for part in parts):  # type: ignore[union-attr]
+            return answer
+        time.sleep(0.2)
+    raise ClusterUnavailable("searching: some shards of the index did not answer, even from "
+                             "their replicas")
