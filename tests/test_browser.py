@@ -110,8 +110,9 @@ def test_simplified_query_in_the_browser_finds_and_opens_the_traditional_article
             assert page.get_by_role("status").inner_text().startswith("找到")
             page.screenshot(path=str(screenshot_dir / "screenshot-results.png"), full_page=True)
 
-            # Follow the last hit that points into the body, and land on that paragraph.
-            link = page.locator(".hit-title a[href*='#p']").last
+            # Follow the last link into the body (a story's title or one of its other
+            # matching paragraphs), and land on that paragraph.
+            link = page.locator(".hit a[href*='#p']").last
             anchor = link.get_attribute("href").rsplit("#", 1)[1]
             with page.expect_navigation():
                 link.click()
@@ -138,3 +139,85 @@ def test_simplified_query_in_the_browser_finds_and_opens_the_traditional_article
 
     for name in ("screenshot-results.png", "screenshot-article.png"):
         assert (screenshot_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def archive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app over an archive of several sources and months, with a repost of the seed."""
+    import opencc
+
+    from search.index import build
+    from tests.conftest import SEED
+
+    source = tmp_path_factory.mktemp("browser-archive")
+    shutil.copyfile(SEED, source / SEED.name)
+    seed = SEED.read_text(encoding="utf-8")
+    repost = opencc.OpenCC("t2s").convert(seed.replace("2023-04-19 09:39:36", "2023-04-20 10:00"))
+    (source / "repost.txt").write_text("转载｜" + repost.replace("枣庄新闻网", "人民网"),
+                                       encoding="utf-8")
+    for n, (site, month) in enumerate([("人民网", "01"), ("新华网", "02"), ("人民网", "03"),
+                                       ("澎湃新闻", "03")]):
+        (source / f"brief{n}.txt").write_text(
+            f"枣庄快讯第{n}期\n\n来源：{site} 2023-{month}-1{n} 08:00\n\n"
+            f"枣庄第{n}项民生工程今天开工。", encoding="utf-8")
+    index = tmp_path_factory.mktemp("browser-archive-index")
+    build([source], index, procs=1)
+    app = make_app(index, testing=False)
+    wsgi = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=wsgi.run, name="waitress-archive", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{wsgi.effective_port}"
+    finally:
+        wsgi.close()
+        thread.join(timeout=10)
+        wsgi.task_dispatcher.shutdown()
+        close_searcher(app)
+
+
+def test_a_source_facet_narrows_the_stories_and_its_chip_takes_it_back(
+        archive_server: str, screenshot_dir: Path) -> None:
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=DESKTOP, locale="zh-CN")
+            problems: list[str] = []
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.goto(archive_server + "/?q=枣庄")
+            status = page.get_by_role("status")
+            assert status.inner_text().startswith("找到 5 篇报道")  # the repost folds in
+            assert "也发表于：人民网" in page.locator(".copies").inner_text()
+            bars = page.locator("svg.facet-months a")
+            assert bars.count() == 4  # 2023-01 to 2023-04
+            assert page.locator(".chip").count() == 0
+            page.screenshot(path=str(screenshot_dir / "screenshot-archive.png"), full_page=True)
+
+            # Click a source: the results narrow to it and its chip appears.
+            with page.expect_navigation():
+                page.locator(".facet-sources a", has_text="人民网").click()
+            assert status.inner_text().startswith("找到 3 篇报道")
+            chip = page.locator(".chip")
+            assert chip.count() == 1 and 'source:"人民网"' in chip.inner_text()
+            assert all("人民网" in meta for meta in page.locator(".hit-meta").all_inner_texts())
+
+            # Click a month bar: a second chip; then remove the source chip.
+            with page.expect_navigation():
+                page.locator("svg.facet-months a").first.click()
+            assert page.locator(".chip").count() == 2
+            assert status.inner_text().startswith("找到 1 篇报道")
+            with page.expect_navigation():
+                page.get_by_label('去掉筛选 source:"人民网"').click()
+            assert page.locator(".chip").count() == 1
+            assert "source:" not in page.get_by_label("搜索新闻（简体或繁体）").input_value()
+
+            # Newest first: the order control keeps the filters.
+            with page.expect_navigation():
+                page.get_by_role("link", name="最新").click()
+            assert "sort=newest" in page.url and page.locator(".chip").count() == 1
+            assert "没有日期的文章排在最后" in page.locator(".controls").inner_text()
+            assert problems == [], problems
+        finally:
+            browser.close()

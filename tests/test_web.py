@@ -138,9 +138,9 @@ def test_simplified_query_marks_the_traditional_text(client, app) -> None:
     texts = hit_texts(page)
     assert texts, "no hits shown"
     assert all("棗莊" in marks(text) for text in texts)
-    # The count shown is the library's count.
-    total = app.test_client().get("/api/search?q=枣庄").get_json()["total"]
-    assert f"找到 <strong>{total}</strong> 个段落" in page
+    # The count shown is the library's count of stories (the page groups by story).
+    total = app.test_client().get("/api/search?q=枣庄&group=story").get_json()["total"]
+    assert f"找到 <strong>{total}</strong> 篇报道" in page
     # Each hit shows its source, date and position, and links to the article at the paragraph.
     assert "棗莊新聞網" in page
     assert '<time datetime="2023-04-19T09:39:36">2023-04-19 09:39</time>' in page
@@ -218,13 +218,14 @@ def test_bad_paging_parameters_get_an_html_400(client, query_string: str, name: 
 
 
 def test_pagination_links_walk_through_the_results(client) -> None:
-    first = page_text(client.get("/?q=工业&per_page=2"))
+    # Paragraphs: the seed index is one article, one story.
+    first = page_text(client.get("/?q=工业&per_page=2&group=paragraph"))
     assert 'aria-label="分页"' in first
     assert re.search(r'<a href="[^"]*page=1[^"]*" aria-current="page">1</a>', first)
     next_link = re.search(r'<a href="([^"]+)" rel="next">', first)
     assert next_link
     next_url = html.unescape(next_link.group(1))
-    assert "per_page=2" in next_url and "page=2" in next_url
+    assert "per_page=2" in next_url and "page=2" in next_url and "group=paragraph" in next_url
     second = page_text(client.get(next_url))
     assert 'rel="prev"' in second
     assert hit_texts(second) and set(hit_texts(second)).isdisjoint(hit_texts(first))
@@ -380,7 +381,8 @@ def test_templates_carry_no_inline_scripts_styles_or_handlers() -> None:
         assert not re.search(r"\son[a-z]+=", source), template.name
         # The one |safe is the library's escaped highlight.
         for use in re.findall(r"\{\{([^}]*)\|\s*safe", source):
-            assert use.strip() in {"hit.highlight", "paragraph"}, (template.name, use)
+            assert use.strip() in {"hit.highlight", "match.highlight", "paragraph"}, \
+                (template.name, use)
 
 
 def test_stylesheet_is_served_with_a_cjk_font_stack(client) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, abort, render_template, url_for
+from flask import Blueprint, Response, abort, render_template, request, url_for
 from markupsafe import escape
 
-from search import QueryError, ResultPage
+from search import FACETS, QueryError, ResultPage
 from web.params import current_models, from_request
 from web.searcher import get_searcher, get_settings
 
@@ -27,6 +29,13 @@ EXAMPLE_QUERIES = [
 PAGE_WINDOW = 2
 # Entries of a feed: the newest matching stories.
 FEED_ENTRIES = 20
+# The results page shows stories; the sources with the most results are listed.
+PAGE_GROUP = "story"
+SOURCES_SHOWN = 12
+GROUP_LABELS = {"story": "报道", "article": "文章", "paragraph": "段落"}
+SORT_LABELS = {"relevance": "相关度", "newest": "最新", "oldest": "最早"}
+# The month chart, in CSS pixels.
+CHART_WIDTH, CHART_HEIGHT, BAR_WIDTH = 240, 60, 40
 
 
 @bp.app_template_filter("display_date")
@@ -63,22 +72,85 @@ def index() -> tuple[str, int]:
     query = params.q
     if not query.strip():
         return render_template("search.html", query=query, examples=EXAMPLE_QUERIES), 200
+    # The page groups by story unless told otherwise (the API's default is paragraph).
+    group = params.group if "group" in request.args else PAGE_GROUP
+    state = {"group": group, "sort": params.sort}
     try:
         results = get_searcher().search(query, page=params.page, per_page=params.per_page,
-                                        regional=params.regional)
+                                        regional=params.regional, group=group,
+                                        sort=params.sort, facets=FACETS)
     except QueryError as error:
         # Keep the query in the box so it can be corrected.
         return render_template("search.html", query=query, error=str(error)), 400
+
+    def link(**changes: object) -> str:
+        """This results page with ``changes`` (q, group, sort), from its first page."""
+        return results_url(**{"q": query, **state, "regional": params.regional, **changes})
+
     return render_template(
         "search.html",
         query=query,
         results=results,
-        pages=pagination(results, query, params.regional),
+        pages=pagination(results, query, params.regional, state),
         examples=EXAMPLE_QUERIES,
         article_url=article_url,
         regional=params.regional,
-        typed_only=url_for("views.index", q=query, regional=0),
+        typed_only=results_url(q=query, regional=False, **state),
+        link=link,
+        groups=GROUP_LABELS,
+        sorts=SORT_LABELS,
+        chips=[(clause, link(q=without(query, clause))) for clause in filter_clauses(query)],
+        sources=[(value, count, link(q=f'{query} source:"{value}"'))
+                 for value, count in (results.facets or {}).get("source", [])[:SOURCES_SHOWN]],
+        months=month_bars((results.facets or {}).get("month", []),
+                          lambda month: link(q=f"{query} date:{month}")),
     ), 200
+
+
+def results_url(q: str, group: str = PAGE_GROUP, sort: str = "relevance",
+                regional: bool = True, **args: object) -> str:
+    """A results page's address; defaults are left out of it."""
+    if group != PAGE_GROUP:
+        args["group"] = group
+    if sort != "relevance":
+        args["sort"] = sort
+    if not regional:
+        args["regional"] = 0
+    return url_for("views.index", q=q, **args)
+
+
+# A filter clause of the query language, as a chip that can be removed.
+_FILTER_CLAUSE = re.compile(r'(?<!\S)(?:source|来源|來源|date|title|标题|標題|author|作者):'
+                            r'(?:"[^"]*"|\S+)')
+
+
+def filter_clauses(query: str) -> list[str]:
+    """The field filters of a query (``source:"人民网"``, ``date:2023-04``), in order."""
+    return list(dict.fromkeys(_FILTER_CLAUSE.findall(query)))
+
+
+def without(query: str, clause: str) -> str:
+    """The query without ``clause`` (every occurrence), spaces tidied."""
+    return " ".join(part for part in query.replace(clause, " ").split())
+
+
+def month_bars(months: list[tuple[str, int]], href: Callable[[str], str]
+               ) -> dict[str, object] | None:
+    """The month facet as the geometry of an SVG bar chart: one linked bar per month."""
+    if not months:
+        return None
+    highest = max(count for _, count in months)
+    width = min(BAR_WIDTH, CHART_WIDTH // len(months))
+    bars = []
+    for i, (month, count) in enumerate(months):
+        height = max(2, round(CHART_HEIGHT * count / highest))
+        bars.append({"month": month, "count": count, "href": href(month), "x": i * width,
+                     "y": CHART_HEIGHT - height, "width": max(1, width - 2),
+                     "height": height})
+    # Label the first and last months, and every month when there is room.
+    every = 1 if width >= 28 else len(months)
+    return {"bars": bars, "width": width * len(months), "height": CHART_HEIGHT,
+            "labels": [b for i, b in enumerate(bars) if i % every == 0 or i == len(bars) - 1]}
 
 
 # doc_id is a path: articles in subfolders of a source have ids like "2023/04/some-article".
@@ -111,7 +183,7 @@ def feed() -> Response:
         {"hit": hit, "updated": _rfc3339(hit.published),
          "url": url_for("views.article", doc_id=hit.doc_id, _external=True),
          "summary": "".join(f"<p>{text}</p>" for text in (
-             hit.highlight, *(m.snippet.html() for m in hit.matches or ())))
+             hit.highlight, *(m.highlight for m in hit.matches or ())))
          + (f"<p>也发表于：{escape('、'.join(c.source or c.doc_id for c in hit.copies))}</p>"
             if hit.copies else "")}
         for hit in results.hits if hit.published]
@@ -129,17 +201,17 @@ def _rfc3339(published: str | None) -> str:
     return datetime.fromisoformat(published or "1970-01-01").strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def pagination(results: ResultPage, query: str, regional: bool = True) -> dict[str, object]:
-    """Page links for a result page: previous, next, and a window of numbers with gaps (None)."""
+def pagination(results: ResultPage, query: str, regional: bool = True,
+               state: Mapping[str, str] | None = None) -> dict[str, object]:
+    """Page links for a result page: previous, next, and a window of numbers with gaps (None);
+    ``state``: the page's group and sort, kept by the links."""
     default_per_page = get_settings().per_page
 
     def link(number: int) -> str:
-        args: dict[str, object] = {"q": query, "page": number}
+        args: dict[str, object] = {"page": number}
         if results.per_page != default_per_page:
             args["per_page"] = results.per_page
-        if not regional:
-            args["regional"] = 0
-        return url_for("views.index", **args)
+        return results_url(query, regional=regional, **(state or {}), **args)
 
     last = max(1, -(-results.total // results.per_page))
     current = results.page

@@ -15,8 +15,13 @@ class ParagraphMatch:
     paragraph: int
     snippet: Snippet
 
+    @property
+    def highlight(self) -> str:
+        """The excerpt as escaped HTML, each match in ``<mark>``."""
+        return self.snippet.html()
+
     def to_dict(self) -> dict[str, object]:
-        return {"paragraph": self.paragraph, "highlight": self.snippet.html()}
+        return {"paragraph": self.paragraph, "highlight": self.highlight}
 
 
 @dataclass(frozen=True)
