@@ -221,3 +221,62 @@ def test_a_source_facet_narrows_the_stories_and_its_chip_takes_it_back(
             assert problems == [], problems
         finally:
             browser.close()
+
+
+def test_suggestions_wait_for_the_input_method_and_work_from_the_keyboard(server: str) -> None:
+    """The box is an ARIA combobox: nothing is asked while an input method composes, the list
+    appears after compositionend, arrows and Enter choose; without JavaScript, a plain form."""
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=DESKTOP, locale="zh-CN")
+            problems: list[str] = []
+            asked: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.on("request", lambda r: asked.append(unquote(r.url))
+                    if "/api/suggest" in r.url else None)
+            page.goto(server + "/")
+            box = page.locator("#q")
+            assert box.get_attribute("role") == "combobox"
+            box.focus()
+            # An input method composing 枣 from the pinyin "zao": input events while composing.
+            box.evaluate("""el => {
+                el.dispatchEvent(new CompositionEvent('compositionstart', {bubbles: true}));
+                el.value = 'zao';
+                el.dispatchEvent(new InputEvent('input', {bubbles: true, isComposing: true}));
+            }""")
+            page.wait_for_timeout(500)
+            assert asked == [] and box.get_attribute("aria-expanded") == "false"
+            box.evaluate("""el => {
+                el.value = '枣';
+                el.dispatchEvent(new CompositionEvent('compositionend', {bubbles: true,
+                                                                        data: '枣'}));
+            }""")
+            options = page.get_by_role("option")
+            options.first.wait_for()
+            assert asked and asked[-1].endswith("q=枣"), asked
+            assert box.get_attribute("aria-expanded") == "true"
+            assert options.first.inner_text() == "枣庄"
+            box.press("ArrowDown")
+            assert box.get_attribute("aria-activedescendant") == "q-suggestion-0"
+            assert options.first.get_attribute("aria-selected") == "true"
+            with page.expect_navigation():
+                box.press("Enter")
+            assert unquote(urlsplit(page.url).query) == "q=枣庄"
+            assert "棗莊" in page.locator(".hit-text mark").all_inner_texts()
+            assert problems == [], problems
+
+            # Without JavaScript: no combobox, the form still searches.
+            plain = browser.new_page(java_script_enabled=False)
+            plain.goto(server + "/")
+            assert plain.locator("#q").get_attribute("role") is None
+            plain.locator("#q").fill("枣庄")
+            with plain.expect_navigation():
+                plain.get_by_role("button", name="搜索").click()
+            assert unquote(urlsplit(plain.url).query) == "q=枣庄"
+        finally:
+            browser.close()
