@@ -29,16 +29,13 @@ match rather than to the best 50 of each tier.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import jieba
 from opensearchpy import OpenSearch, helpers
 
-from search.analysis import load_user_dict
 from search.config import Settings, load_settings
 from search.errors import ParameterError
 from search.index import ARTICLE_FIELDS
@@ -298,11 +295,7 @@ class OpenSearchSearcher(Planner):
         self.alias = self.settings.opensearch_index
         self.client = client or connect(self.settings)
         check_format(index_info(self.client, live_index(self.client, self.alias)), self.alias)
-        load_user_dict(self.settings.user_dict)
-        jieba.initialize()  # load the dictionary now, not on the first query
         super().__init__(self.settings)
-        self._suggester: tuple[object, Suggester] | None = None  # of one index generation
-        self._suggester_lock = threading.Lock()
 
     def close(self) -> None:
         self.client.close()
@@ -316,13 +309,8 @@ class OpenSearchSearcher(Planner):
         """
         name = live_index(self.client, self.alias)
         generation = (name, index_info(self.client, name).get("updated_at"))
-        made = self._suggester
-        if made is None or made[0] != generation:
-            with self._suggester_lock:
-                made = self._suggester
-                if made is None or made[0] != generation:
-                    made = self._suggester = (generation, self._read_suggester(name))
-        return made[1].suggest(query, limit)
+        return self.suggester_of(generation, lambda: self._read_suggester(name)).suggest(
+            query, limit)
 
     def _read_suggester(self, name: str) -> Suggester:
         words: Counter[str] = Counter()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,10 +45,24 @@ class Planner:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        load_user_dict(settings.user_dict)
+        jieba.initialize()  # load the dictionary now, not on the first query
         regional_vocabulary()  # the regional words, read once per process
         # The synonyms file, re-read when it changes; ``synonyms.problems`` says what was not.
         self.synonyms = SynonymFile(self.settings.synonyms)
         self._merged: tuple[Thesaurus, Thesaurus] | None = None  # synonyms, with regional
+        self._suggester: tuple[object, Suggester] | None = None  # of one index generation
+        self._suggester_lock = threading.Lock()
+
+    def suggester_of(self, generation: object, make: Callable[[], Suggester]) -> Suggester:
+        """The suggestions of index ``generation``, made by ``make`` on its first use."""
+        made = self._suggester
+        if made is None or made[0] != generation:
+            with self._suggester_lock:
+                made = self._suggester
+                if made is None or made[0] != generation:
+                    made = self._suggester = (generation, make())
+        return made[1]
 
     def plan(self, query: str, regional: bool = True) -> Plan | None:
         """The checked plan of ``query`` (see :func:`~search.query.plan.plan_query`), its
@@ -105,11 +119,7 @@ class Searcher(Planner):
         # Every thread's Whoosh searcher, so that close() can close them all.
         self._open_searchers: set[object] = set()
         self._open()
-        load_user_dict(self.settings.user_dict)
-        jieba.initialize()  # load the dictionary now, not on the first query
         super().__init__(self.settings)
-        self._suggester: tuple[object, Suggester] | None = None  # of one index generation
-        self._suggester_lock = threading.Lock()
 
     def _open(self) -> None:
         build_dir = current_build(self.index_dir)
@@ -315,15 +325,8 @@ class Searcher(Planner):
         """The suggestions of the current index generation, read on first use."""
         searcher = self._whoosh()
         records = self._records(searcher)
-        made = self._suggester
-        if made is None or made[0] != records.generation:
-            with self._suggester_lock:
-                made = self._suggester
-                if made is None or made[0] != records.generation:
-                    made = (records.generation,
-                            Suggester.from_index(searcher.reader(), records.articles))
-                    self._suggester = made
-        return made[1]
+        return self.suggester_of(records.generation, lambda: Suggester.from_index(
+            searcher.reader(), records.articles))
 
     def suggest(self, query: str, limit: int = 10) -> SuggestionList:
         """Completions of what was typed (titles, people, places, organizations, frequent
