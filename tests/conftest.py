@@ -66,6 +66,15 @@ def index_dir(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 @pytest.fixture(scope="session")
+def articles(tmp_path_factory: pytest.TempPathFactory) -> list[list[dict[str, object]]]:
+    """The project's own index records of the test articles, one list an article (the
+    writer's contract tests and the segment tests write them)."""
+    from tests.whoosh_indexes import project_articles  # here: that module imports this one
+
+    return project_articles(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
 def seed_index(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
     """A real index of the repository's seeds/ (shared by the API, page and browser tests:
     tests must not change it)."""

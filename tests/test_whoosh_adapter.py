@@ -32,19 +32,12 @@ from tests.whoosh_indexes import (
     assert_same,
     fast_index,
     plain_index,
-    project_articles,
     project_key,
     segment_count,
     snapshot,
     varied_records,
     varied_schema,
 )
-
-
-@pytest.fixture(scope="module")
-def articles(tmp_path_factory: pytest.TempPathFactory) -> list[Records]:
-    return project_articles(tmp_path_factory)
-
 
 # --- writing: the same index as Whoosh's writer ---------------------------------------------
 
