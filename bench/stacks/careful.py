@@ -11,14 +11,10 @@ SnippetGenerator over the folded, segmented text, not over the original.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
 import tantivy
 
-from bench.common import read_paragraphs
 from bench.stacks import Hit
-from bench.stacks.tantivy_stack import WRITER_HEAP, quote, top_hits
+from bench.stacks.tantivy_stack import TantivyIndex, quote, top_hits
 from bench.stacks.tokens import query_terms, segment
 from search.analysis import SEGMENT_RE, normalize
 
@@ -43,30 +39,16 @@ def _grams(folded: str) -> str:
     return " ".join(out)
 
 
-class CarefulStack:
+def _fields(text: str) -> dict[str, str]:
+    folded = normalize(text).text
+    return {"words": segment(folded), "grams": _grams(folded)}
+
+
+class CarefulStack(TantivyIndex):
     """tantivy, with folded jieba words and character pairs, ranked by BM25."""
 
     def __init__(self) -> None:
-        self._index: tantivy.Index | None = None
-        self._searcher: tantivy.Searcher | None = None
-
-    def build(self, sources: Sequence[Path], workdir: Path) -> dict[str, int]:
-        workdir.mkdir(parents=True, exist_ok=True)
-        writer = tantivy.Index(_schema(), path=str(workdir)).writer(WRITER_HEAP)
-        paragraphs = characters = 0
-        for para in read_paragraphs(sources):
-            folded = normalize(para.text).text
-            writer.add_document(tantivy.Document(key=para.key, words=segment(folded),
-                                                 grams=_grams(folded)))
-            paragraphs += 1
-            characters += len(para.text)
-        writer.commit()
-        writer.wait_merging_threads()
-        return {"paragraphs": paragraphs, "characters": characters}
-
-    def open(self, workdir: Path, keys: bool = True) -> None:
-        self._index = tantivy.Index.open(str(workdir))
-        self._searcher = self._index.searcher()
+        super().__init__(_schema(), _fields)
 
     def search(self, query: str, limit: int = 10) -> list[Hit]:
         clauses = []
@@ -81,10 +63,6 @@ class CarefulStack:
             return []
         parsed = self._index.parse_query(" AND ".join(clauses), ["words"])
         return top_hits(self._index, self._searcher, parsed, "words", limit)
-
-    def close(self) -> None:
-        self._searcher = None
-        self._index = None
 
 
 def make_stack() -> CarefulStack:

@@ -6,7 +6,7 @@ from tantivy's SnippetGenerator over the segmented text, like FTS5's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import tantivy
@@ -34,27 +34,22 @@ def top_hits(index: tantivy.Index, searcher: tantivy.Searcher, parsed: tantivy.Q
     return hits
 
 
-def _schema() -> tantivy.Schema:
-    builder = tantivy.SchemaBuilder()
-    builder.add_text_field("key", stored=True, tokenizer_name="raw")
-    builder.add_text_field("text", stored=True)
-    return builder.build()
+class TantivyIndex:
+    """What the tantivy stacks share: one index of a key and the fields ``fields`` makes of a
+    paragraph's text, built in one writer, opened with one searcher."""
 
-
-class TantivyStack:
-    """One tantivy index of (key, segmented text), ranked by BM25."""
-
-    def __init__(self) -> None:
+    def __init__(self, schema: tantivy.Schema, fields: Callable[[str], dict[str, str]]) -> None:
+        self._schema = schema
+        self._fields = fields
         self._index: tantivy.Index | None = None
         self._searcher: tantivy.Searcher | None = None
 
     def build(self, sources: Sequence[Path], workdir: Path) -> dict[str, int]:
         workdir.mkdir(parents=True, exist_ok=True)
-        schema = _schema()
-        writer = tantivy.Index(schema, path=str(workdir)).writer(WRITER_HEAP)
+        writer = tantivy.Index(self._schema, path=str(workdir)).writer(WRITER_HEAP)
         paragraphs = characters = 0
         for para in read_paragraphs(sources):
-            writer.add_document(tantivy.Document(key=para.key, text=segment(para.text)))
+            writer.add_document(tantivy.Document(key=para.key, **self._fields(para.text)))
             paragraphs += 1
             characters += len(para.text)
         writer.commit()
@@ -65,6 +60,24 @@ class TantivyStack:
         self._index = tantivy.Index.open(str(workdir))
         self._searcher = self._index.searcher()
 
+    def close(self) -> None:
+        self._searcher = None
+        self._index = None
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("key", stored=True, tokenizer_name="raw")
+    builder.add_text_field("text", stored=True)
+    return builder.build()
+
+
+class TantivyStack(TantivyIndex):
+    """One tantivy index of (key, segmented text), ranked by BM25."""
+
+    def __init__(self) -> None:
+        super().__init__(_schema(), lambda text: {"text": segment(text)})
+
     def search(self, query: str, limit: int = 10) -> list[Hit]:
         terms = query_terms(query)
         if not terms:
@@ -72,10 +85,6 @@ class TantivyStack:
         text = " ".join(quote(term) for term in terms)
         parsed = self._index.parse_query(text, ["text"], conjunction_by_default=True)
         return top_hits(self._index, self._searcher, parsed, "text", limit)
-
-    def close(self) -> None:
-        self._searcher = None
-        self._index = None
 
 
 def make_stack() -> TantivyStack:
