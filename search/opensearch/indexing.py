@@ -10,8 +10,17 @@ and read by OpenSearch's ``whitespace`` analyzer, so the cluster never segments 
   match, so substrings and quoted phrases need no checking afterwards, and the field's length is
   the text's length in characters, as our BM25 counts it;
 - ``title``, ``author``, ``source``: the article's fields the same way, for filters;
-- ``doc_id``, ``paragraph``, ``date``; and, not indexed, the original text and the article's
-  metadata, for results and highlights (computed in Python by the same highlighter).
+- ``doc_id``, ``paragraph``, ``date``; ``month`` and ``source_key`` (the normalized source),
+  keywords for the facets; ``story``, the key of the article's story (:mod:`search.stories`,
+  the same stories as Whoosh's), for story grouping;
+- not indexed: the original text and the article's metadata, for results and highlights
+  (computed in Python by the same highlighter), and on each header its story signature and
+  links (``story_state``), from which ``update`` places new and changed articles, as Whoosh's
+  update does from ``stories.json``.
+
+A record's ``story`` is first its own doc_id; once every signature is known (at the end of a
+build, or of an update's changes), the records of the articles whose story is another's are
+updated in place, before the one refresh that makes the index visible.
 
 A build creates ``<alias>-<time>-<pid>``, bulk-loads it while worker processes analyze, checks
 the count, then moves the alias to it in one atomic ``_aliases`` call and only then deletes the
@@ -21,6 +30,7 @@ build to remove, if killed); the alias never moves to an incomplete index.
 
 from __future__ import annotations
 
+import base64
 import multiprocessing
 import os
 import time
@@ -31,6 +41,7 @@ from functools import partial
 from pathlib import Path
 
 import jieba
+import numpy as np
 from opensearchpy import OpenSearch, helpers
 from opensearchpy import exceptions as os_errors
 
@@ -52,6 +63,7 @@ from search.index import (
     records,
 )
 from search.opensearch.client import connect, translated
+from search.stories import Signature, Stories
 
 # The metadata a result shows, copied onto every record so a hit needs no second request.
 HIT_META = ("title", "subtitle", "authors", "source", "published", "editors")
@@ -61,6 +73,9 @@ PADDING_TOKEN = "_"
 # small enough that a node never holds much of one in memory.
 BULK_RECORDS = 500
 BULK_MB = 8
+# What the index's mapping holds, in this module's terms: raised when it changes (an index of an
+# older format is rebuilt, as a Whoosh index of another INDEX_FORMAT is).
+MAPPING_FORMAT = 2
 
 
 def char_tokens(text: str) -> str:
@@ -104,7 +119,7 @@ def mappings(alias: str, info: dict[str, object]) -> dict[str, object]:
     filter_field = {**tokens, "index_options": "positions", "norms": False}
     return {
         "dynamic": "strict",
-        "_meta": {"zhsearch_alias": alias, **info},
+        "_meta": {"zhsearch_alias": alias, "mapping_format": MAPPING_FORMAT, **info},
         "properties": {
             "doc_id": {"type": "keyword"},
             "paragraph": {"type": "integer"},
@@ -112,7 +127,11 @@ def mappings(alias: str, info: dict[str, object]) -> dict[str, object]:
             "chars": {**tokens, "index_options": "positions"},
             **{name: filter_field for name in ARTICLE_FIELDS},
             "date": {"type": "date"},
+            "month": {"type": "keyword"},
+            "source_key": {"type": "keyword"},
+            "story": {"type": "keyword"},
             "content_hash": {"type": "keyword"},
+            "story_state": {"type": "object", "enabled": False},
             "text": {"type": "text", "index": False},
             "meta": {"type": "object", "enabled": False},
         },
@@ -132,19 +151,40 @@ def index_settings(settings: Settings) -> dict[str, object]:
     }
 
 
-def to_sources(records: Iterable[dict[str, object]]
+def story_state(sig: Signature, links: Iterable[str] = ()) -> dict[str, object]:
+    """What a header keeps of its article's story: the signature (not its date, which is the
+    article's) and the articles it is linked to."""
+    return {"minhash": base64.b64encode(sig.hashvalues.astype("<u4").tobytes()).decode("ascii"),
+            "shingles": sig.shingles, "heads": list(sig.heads), "links": sorted(links)}
+
+
+def _signature(doc_id: str, published: str | None, state: dict[str, object]) -> Signature:
+    """The signature a header's :func:`story_state` holds."""
+    values = np.frombuffer(base64.b64decode(str(state["minhash"])), dtype="<u4")
+    return Signature(doc_id, datetime.fromisoformat(published) if published else None,
+                     int(state["shingles"]), tuple(state["heads"]),  # type: ignore[arg-type]
+                     values.astype(np.uint32))
+
+
+def to_sources(records: Iterable[dict[str, object]],
+               signatures: dict[str, Signature] | None = None
                ) -> Iterator[tuple[str, dict[str, object]]]:
     """(document id, source) for each record of :func:`search.index.records` (each article's
-    header first), as OpenSearch indexes them: the same texts the Whoosh fields get."""
+    header first), as OpenSearch indexes them: the same texts the Whoosh fields get; a header
+    keeps its article's signature from ``signatures``, and every record is its own story until
+    :func:`_place_stories` says otherwise."""
     shown: dict[str, object] = {}
     for record in records:
         header = record["paragraph"] == 0
         if header:
             shown = {name: record["meta"][name] for name in HIT_META}  # type: ignore[index]
         norm = record["norm"].decode("utf-8")  # type: ignore[attr-defined]
+        published = shown["published"]
         source: dict[str, object] = {
             "doc_id": record["doc_id"],
             "paragraph": record["paragraph"],
+            "story": record["doc_id"],
+            "source_key": normalize(str(record["source"])).text,
             "words": word_tokens(str(record["words"]), len(norm)),
             "chars": char_tokens(norm),
             **{name: char_tokens(normalize(str(record[name])).text) for name in ARTICLE_FIELDS},
@@ -153,8 +193,13 @@ def to_sources(records: Iterable[dict[str, object]]
         }
         if record.get("date") is not None:
             source["date"] = record["date"].isoformat()  # type: ignore[attr-defined]
+        if published:
+            source["month"] = str(published)[:7]  # as Whoosh's month facet cuts it
         if header:
             source["content_hash"] = record["meta"]["content_hash"]  # type: ignore[index]
+            sig = (signatures or {}).get(str(record["doc_id"]))
+            if sig is not None:
+                source["story_state"] = story_state(sig)
         yield str(record["key"]), source
 
 
@@ -164,8 +209,7 @@ def _analyzed(file: SourceFile, repair: bool
     and its records."""
     found: list[dict[str, object]] = []
     part = _index_file(file, lambda **record: found.append(record), repair=repair)
-    part.signatures.clear()  # stories are Whoosh's alone (see the README)
-    return part, list(to_sources(found))
+    return part, list(to_sources(found, {sig.doc_id: sig for sig in part.signatures}))
 
 
 def _analyzed_all(files: Sequence[SourceFile], procs: int, repair: bool
@@ -214,7 +258,7 @@ def index_info(client: OpenSearch, index: str) -> dict[str, object]:
 
 
 def check_format(info: dict[str, object], alias: str) -> None:
-    if info.get("format") != INDEX_FORMAT:
+    if info.get("format") != INDEX_FORMAT or info.get("mapping_format") != MAPPING_FORMAT:
         raise IndexNotFound(f"the OpenSearch index {alias!r} was built by an older zhsearch: "
                             "run 'zhsearch build' to rebuild it")
 
@@ -247,11 +291,16 @@ def _build(client: OpenSearch, settings: Settings, sources: Sequence[Path] | Non
         with translated(f"creating the index {name!r}"):
             client.indices.create(index=name, body={"settings": index_settings(settings),
                                                     "mappings": mappings(alias, info)})
-        sent = _load(client, name, files, procs, progress, settings.repair_mojibake, report)
+        paragraphs: dict[str, int] = {}
+        sent = _load(client, name, files, procs, progress, settings.repair_mojibake, report,
+                     paragraphs)
         if report.documents == 0:
             raise IndexUnusable(
                 f"nothing to index: no readable article ({', '.join(READERS)}) under "
                 f"{', '.join(map(str, sources))}{_skipped_note(report.skipped)}")
+        with translated(f"placing the stories of {name!r}"):
+            _bulk(client, _story_updates(name, Stories.from_signatures(report.signatures),
+                                         {}, paragraphs))
         with translated(f"finishing the index {name!r}"):
             client.indices.refresh(index=name)
             held = client.count(index=name)["count"]
@@ -259,7 +308,7 @@ def _build(client: OpenSearch, settings: Settings, sources: Sequence[Path] | Non
                 raise IndexUnusable(f"the index {name!r} is incomplete ({held} of {sent} "
                                     "records); the alias is unchanged")
             client.indices.put_mapping(index=name, body={"_meta": {
-                "zhsearch_alias": alias,
+                "zhsearch_alias": alias, "mapping_format": MAPPING_FORMAT,
                 **build_facts(report.documents, report.paragraphs, sources, built_at)}})
             client.cluster.health(index=name, wait_for_status="yellow")
             _switch(client, alias, name)
@@ -272,19 +321,49 @@ def _build(client: OpenSearch, settings: Settings, sources: Sequence[Path] | Non
     return report
 
 
-def _load(client: OpenSearch, name: str, files: Sequence[SourceFile],
-          procs: int, progress: bool, repair: bool, report: BuildReport) -> int:
-    """Analyze the files in workers and bulk-load their records; how many were sent."""
+def _load(client: OpenSearch, name: str, files: Sequence[SourceFile], procs: int,
+          progress: bool, repair: bool, report: BuildReport, paragraphs: dict[str, int]) -> int:
+    """Analyze the files in workers and bulk-load their records; how many were sent
+    (``paragraphs`` gets each article's number of body paragraphs)."""
     with _progress_bar(len(files), progress) as advance:
         def actions() -> Iterator[dict[str, object]]:
             for part, sources in _analyzed_all(files, procs, repair):
                 report.merge(part)
                 advance()
                 for key, source in sources:
+                    _count_paragraphs(source, paragraphs)
                     yield {"_index": name, "_id": key, "_source": source}
 
         with translated(f"loading the index {name!r}"):
             return _bulk(client, actions())
+
+
+def _count_paragraphs(source: dict[str, object], paragraphs: dict[str, int]) -> None:
+    if source["paragraph"] == 0:
+        paragraphs[str(source["doc_id"])] = int(source["meta"]["paragraphs"])  # type: ignore[index]
+
+
+def _story_updates(name: str, stories: Stories, placed: dict[str, tuple[str, list[str]]],
+                   paragraphs: dict[str, int]) -> Iterator[dict[str, object]]:
+    """Partial updates that give every record its article's story key, and every header its
+    links, as ``stories`` has them.
+
+    ``placed`` holds (story, links) of the indexed articles that are not a story of their own
+    with no links (the state every record is indexed in); ``paragraphs`` the number of body
+    paragraphs of every article to update.
+    """
+    for doc_id in sorted(set(stories.links) | set(placed)):
+        if doc_id not in stories.signatures:
+            continue  # removed: its records are gone
+        story, links = stories.story_id(doc_id), sorted(stories.links.get(doc_id, ()))
+        was_story, was_links = placed.get(doc_id, (doc_id, []))
+        if links != was_links:
+            yield {"_op_type": "update", "_index": name, "_id": f"{doc_id}#0",
+                   "doc": {"story_state": {"links": links}}}
+        if story != was_story:
+            for number in range(paragraphs[doc_id] + 1):
+                yield {"_op_type": "update", "_index": name, "_id": f"{doc_id}#{number}",
+                       "doc": {"story": story}}
 
 
 def _switch(client: OpenSearch, alias: str, name: str) -> None:
@@ -337,13 +416,24 @@ def _update(client: OpenSearch, settings: Settings,
     load_user_dict(settings.user_dict)
     files = _scan(sources)
     report = BuildReport(index_dir=Path(alias))
+    stories = Stories()
+    placed: dict[str, tuple[str, list[str]]] = {}
     with translated(f"reading the articles of {alias!r}"):
-        indexed = {hit["_source"]["doc_id"]: (hit["_source"]["content_hash"],
-                                              int(hit["_source"]["meta"]["paragraphs"]))
-                   for hit in helpers.scan(client, index=name, query={
-                       "query": {"term": {"paragraph": 0}},
-                       "_source": ["doc_id", "content_hash", "meta.paragraphs"]})}
+        indexed: dict[str, tuple[str, int]] = {}
+        for hit in helpers.scan(client, index=name, query={
+                "query": {"term": {"paragraph": 0}},
+                "_source": ["doc_id", "content_hash", "meta.paragraphs", "meta.published",
+                            "story", "story_state"]}):
+            source = hit["_source"]
+            doc_id, state = source["doc_id"], source["story_state"]
+            indexed[doc_id] = (source["content_hash"], int(source["meta"]["paragraphs"]))
+            stories.signatures[doc_id] = _signature(doc_id, source["meta"]["published"], state)
+            if state["links"]:
+                stories.links[doc_id] = set(state["links"])
+            if state["links"] or source["story"] != doc_id:
+                placed[doc_id] = (source["story"], state["links"])
     hashes = {doc_id: digest for doc_id, (digest, _) in indexed.items()}
+    paragraphs = {doc_id: count for doc_id, (_, count) in indexed.items()}
 
     def old_records(doc_id: str) -> Iterator[dict[str, object]]:
         for number in range(indexed[doc_id][1] + 1):
@@ -354,7 +444,9 @@ def _update(client: OpenSearch, settings: Settings,
         for doc in changed_documents(files, hashes, report, settings.repair_mojibake, listed):
             if doc.doc_id in indexed:
                 yield from old_records(doc.doc_id)
-            for key, source in to_sources(records(doc)):
+            placed.pop(doc.doc_id, None)  # indexed anew: a story of its own, as yet
+            for key, source in to_sources(records(doc), {doc.doc_id: report.signatures[-1]}):
+                _count_paragraphs(source, paragraphs)
                 yield {"_index": name, "_id": key, "_source": source}
         for doc_id in sorted(set(indexed) - listed):
             report.removed.append(doc_id)
@@ -363,6 +455,9 @@ def _update(client: OpenSearch, settings: Settings,
     with translated(f"updating the index {alias!r}"):
         _bulk(client, actions())
         if report.added or report.changed or report.removed:
+            stories.remove([*report.changed, *report.removed])
+            stories.add(report.signatures)
+            _bulk(client, _story_updates(name, stories, placed, paragraphs))
             client.indices.refresh(index=name)
             documents = client.count(index=name, body={"query": {"term": {"paragraph": 0}}})
             total = client.count(index=name)["count"]

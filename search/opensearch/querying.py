@@ -17,6 +17,15 @@ score, then doc_id and paragraph descending (one order from every shard copy, an
 for a fresh build: the record indexed later first). Highlights are made
 by :func:`search.query.snippet` over the original text, as on Whoosh.
 
+Grouping, date order and facets follow :mod:`search.query.arrange`: ``collapse`` on the
+article's or the story's key (``doc_id``, ``story``) makes one hit per unit, ordered by its best
+record, and its ``inner_hits`` bring the shown article's other matching paragraphs (in story
+grouping, the shown article is the earliest published matching one); dates sort with undated
+articles last in either order; facets are terms aggregations on ``source_key`` and ``month``,
+each bucket counting units with a ``cardinality`` of the group key, and ``total`` is the
+cardinality of the group key. OpenSearch's cardinality is exact below its
+``precision_threshold``, set to its maximum, 40,000 units (beyond that, within a few percent).
+
 What differs from Whoosh (see "Scaling out" in the README): Lucene's BM25 (OpenSearch's
 ``BM25`` keeps the ``k1 + 1`` factor, as ours does) stores each record's length in one byte, so
 nearly equal lengths score alike (the ``words`` field is padded to count characters, as ours
@@ -32,12 +41,12 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from opensearchpy import OpenSearch, helpers
 
+from search.analysis import normalize
 from search.config import Settings, load_settings
-from search.errors import ParameterError
 from search.index import ARTICLE_FIELDS
 from search.opensearch.client import ClusterUnavailable, connect, translated
 from search.opensearch.indexing import (
@@ -62,14 +71,24 @@ from search.query.plan import (
     Words,
 )
 from search.query.rank import ACROSS, ALTERNATIVE, FILTER, TEXT, TITLE, TOGETHER, WEIGHTS, WORD
-from search.query.searcher import Planner, _check_choice, _ms
+from search.query.results import Copy, ParagraphMatch
+from search.query.searcher import MORE_MATCHES, Planner, _check_choice, _ms
 from search.suggest import Suggester, SuggestionList
+from search.text import HAN_RUN_RE
 
 # Added to the score once for tier 1.5 (records matching as words only through a word's
 # alternatives) and twice for tier 1: far above any BM25 sum a query of at most
 # max_query_terms terms reaches, and small enough that float32 scores keep 0.002.
 TIER_OFFSET = 10_000.0
 DSL = dict[str, object]
+# Exact counts up to here (OpenSearch's largest precision threshold), then within a few percent.
+CARDINALITY_PRECISION = 40_000
+# The most sources and months a facet lists (Whoosh lists them all).
+FACET_VALUES = 10_000
+# The key each grouping collapses on (paragraphs need none).
+GROUP_KEYS = {"article": "doc_id", "story": "story"}
+# The fields a hit is made of.
+HIT_SOURCE = ["doc_id", "paragraph", "text", "meta"]
 
 
 def _term(field: str, value: str, boost: float = 1.0) -> DSL:
@@ -122,22 +141,31 @@ class Compiler:
         # (the match_phrase body whose boost to scale, the query that counts the run's records)
         self.phrases: list[tuple[dict[str, object], DSL]] = []
         self.factor = 1.0  # rank.ALTERNATIVE while compiling a word's alternatives
+        self.bonuses: list[tuple[str, float]] = []  # (Han run, title bonus), once compiled
 
-    def query(self, root: PlanNode, count: Callable[[list[DSL]], list[int]]) -> DSL:
+    def query(self, root: PlanNode, count: Callable[[list[DSL]], list[int]],
+              ranked: bool = True) -> DSL:
         """The whole search: the plan's matches, lifted by tier, with the title bonus of each
-        run; ``count`` answers how many records each of a list of queries matches."""
+        run; ``count`` answers how many records each of a list of queries matches.
+
+        ``ranked`` off (a date order, whose ties go by relevance as
+        :meth:`search.query.arrange.Arranger._relevance` has it): tier 1 and tier 1.5 alike,
+        and no title bonus in the score (:attr:`bonuses` has them, for the hits shown).
+        """
         clause = self.node(root, positive=True)
         if clause is None:
             return {"match_none": {}}
         typed = clause.words if clause.alternative is None else \
             _but(clause.words, [clause.alternative])
         idf = self._idfs(count)
+        self.bonuses = [(run, weight * idf(_contains("chars", run)))
+                        for run, weight in self.titles]
         should: list[DSL] = [
-            {"constant_score": {"filter": clause.words, "boost": TIER_OFFSET}},
-            {"constant_score": {"filter": typed, "boost": TIER_OFFSET}},
-            *({"constant_score": {"filter": _contains("title", run),
-                                  "boost": weight * idf(_contains("chars", run))}}
-              for run, weight in self.titles)]
+            {"constant_score": {"filter": clause.words, "boost": TIER_OFFSET}}]
+        if ranked:
+            should += [{"constant_score": {"filter": typed, "boost": TIER_OFFSET}},
+                       *({"constant_score": {"filter": _contains("title", run), "boost": bonus}}
+                         for run, bonus in self.bonuses)]
         for body, counted in self.phrases:
             tokens = str(body["query"]).split(" ")
             body["boost"] = float(body["boost"]) * idf(counted) / \
@@ -328,14 +356,15 @@ class OpenSearchSearcher(Planner):
     def search(self, query: str, page: int = 1, per_page: int | None = None,
                explain: bool = False, regional: bool = True, group: str = "paragraph",
                sort: str = "relevance", facets: Sequence[str] = ()) -> ResultPage:
-        """One page of paragraphs matching ``query``, best first, with highlights; with
+        """One page of results for ``query``, with highlights: paragraphs, articles or stories
+        (``group``), best first or by date (``sort``), with counts by source and month over
+        every result (``facets``), as :meth:`search.query.Searcher.search` gives them; with
         ``regional``, a word also matches its other regions' forms.
 
         ``explain`` is accepted and ignored: OpenSearch's scores are not made of our signals
-        (its own explanation is the search API's ``explain``). Grouping, sorting by date and
-        facets are not compiled to OpenSearch yet: asking for them is a ``ParameterError``,
-        as is a page outside the limits of ``Settings``; a refused query a
-        :class:`QueryError`.
+        (its own explanation is the search API's ``explain``). A page outside the limits of
+        ``Settings``, or an unknown group, sort or facet, is a ``ParameterError``; a refused
+        query a :class:`QueryError`.
         """
         started = time.perf_counter()
         per_page = self.settings.per_page if per_page is None else per_page
@@ -344,28 +373,116 @@ class OpenSearchSearcher(Planner):
         _check_choice("sort", sort, SORTS)
         for name in facets:
             _check_choice("facet", name, FACETS)
-        if group != "paragraph" or sort != "relevance" or facets:
-            raise ParameterError("the OpenSearch engine searches paragraphs by relevance only, "
-                                 "for now: group, sort by date and facets need ZHSEARCH_ENGINE="
-                                 "whoosh")
+        facets = tuple(dict.fromkeys(facets))
         plan = self.plan(query, regional)
         if plan is None:
-            return ResultPage(query, 0, page, per_page, _ms(started), [])
-        body = {
-            "query": Compiler().query(plan.root, self._count),
+            return ResultPage(query, 0, page, per_page, _ms(started), [], group=group,
+                              sort=sort, facets={name: [] for name in facets} if facets else None)
+        compiler = Compiler()
+        ranked = sort == "relevance"
+        key = GROUP_KEYS.get(group)
+        body: DSL = {
+            "query": compiler.query(plan.root, self._count, ranked=ranked),
             "from": (page - 1) * per_page,
             "size": per_page,
-            # Ties as on a fresh Whoosh build: the record indexed later first.
-            "sort": ["_score", {"doc_id": "desc"}, {"paragraph": "desc"}],
+            "sort": _order(sort, group),
             "track_total_hits": True,
-            "_source": ["doc_id", "paragraph", "text", "meta"],
+            "_source": HIT_SOURCE,
         }
+        if key is not None:
+            body["collapse"] = {"field": key, "inner_hits": {
+                "name": "shown", "size": 1 + MORE_MATCHES, "_source": HIT_SOURCE,
+                "sort": _shown_order(group)}}
+        aggregations = _aggregations(key, facets)
+        if aggregations:
+            body["aggs"] = aggregations
         with translated("searching", QueryError):
             found = _whole(lambda: self.client.search(index=self.alias, body=body,
                                                       search_type="dfs_query_then_fetch"))
-        hits = [self._hit(hit, plan.needles()) for hit in found["hits"]["hits"]]
-        return ResultPage(query, found["hits"]["total"]["value"], page, per_page,
-                          _ms(started), hits, expanded=[e.to_dict() for e in plan.expansions])
+        needles = plan.needles()
+        bonuses = [] if ranked else compiler.bonuses
+        if key is None:
+            hits = [self._hit(hit, needles, bonuses) for hit in found["hits"]["hits"]]
+            total = found["hits"]["total"]["value"]
+        else:
+            hits = [self._unit(hit, needles, bonuses) for hit in found["hits"]["hits"]]
+            total = found["aggregations"]["total"]["value"]
+        if group == "story":
+            hits = self._with_copies(hits, [hit["fields"]["story"][0]
+                                            for hit in found["hits"]["hits"]])
+        facet_counts = None
+        if facets:
+            facet_counts = {name: self._facet(name, found["aggregations"][name], key,
+                                              body["query"]) for name in facets}
+        return ResultPage(query, total, page, per_page, _ms(started), hits,
+                          expanded=[e.to_dict() for e in plan.expansions], group=group,
+                          sort=sort, facets=facet_counts)
+
+    def _unit(self, hit: dict[str, object], needles: tuple[str, ...],
+              bonuses: list[tuple[str, float]]) -> Hit:
+        """The hit of an article or story: the shown article's best record, with its other
+        matching paragraphs (the inner hits of that article)."""
+        inner = hit["inner_hits"]["shown"]["hits"]["hits"]  # type: ignore[index]
+        shown = inner[0]["_source"]["doc_id"]
+        mine = [h for h in inner if h["_source"]["doc_id"] == shown]
+        more = tuple(ParagraphMatch(h["_source"]["paragraph"], snippet(
+            h["_source"]["text"], needles, self.settings.snippet_length)) for h in mine[1:])
+        return replace(self._hit(mine[0], needles, bonuses), matches=more)
+
+    def _with_copies(self, hits: list[Hit], stories: list[str]) -> list[Hit]:
+        """The hits of stories with the story's other articles, earliest published first (as
+        :meth:`search.stories.Stories.story` lists them)."""
+        if not hits:
+            return hits
+        with translated("reading the copies of stories", QueryError):
+            found = self.client.search(index=self.alias, body={
+                "query": {"bool": {"filter": [{"terms": {"story": stories}},
+                                              {"term": {"paragraph": 0}}]}},
+                "size": 10_000, "_source": ["doc_id", "story", "meta.source", "meta.published"]})
+        members: dict[str, list[Copy]] = {}
+        for record in found["hits"]["hits"]:
+            source = record["_source"]
+            members.setdefault(source["story"], []).append(
+                Copy(source["doc_id"], source["meta"]["source"], source["meta"]["published"]))
+        for copies in members.values():
+            copies.sort(key=lambda c: (c.published is None, c.published or "", c.doc_id))
+        return [replace(hit, copies=tuple(c for c in members.get(story, [])
+                                          if c.doc_id != hit.doc_id))
+                for hit, story in zip(hits, stories, strict=True)]
+
+    def _facet(self, name: str, counted: dict[str, object], key: str | None,
+               query: DSL) -> list[tuple[str, int]]:
+        """(value, count) of one facet from its aggregation: months in order; sources by
+        count, each counting the units of every source that contains it, as
+        :meth:`search.query.arrange.Arranger._source_counts` counts them."""
+        buckets = {b["key"]: (b["units"]["value"] if key else b["doc_count"], b)
+                   for b in counted["buckets"]}  # type: ignore[index]
+        if name == "month":
+            return sorted((month, count) for month, (count, _) in buckets.items())
+        values = [v for v in buckets if v and HAN_RUN_RE.search(v)]
+        within = {v: [s for s in buckets if v in s] for v in values}
+        if key == "story":
+            # A story can hold articles of several sources: a source's units are counted by
+            # the source filter itself where another source contains it.
+            counts = {v: buckets[v][0] for v in values}
+            nested = [v for v in values if len(within[v]) > 1]
+            if nested:
+                counts.update(self._containing_counts(query, nested))
+        else:  # a unit has one source: the counts add up
+            counts = {v: sum(buckets[s][0] for s in within[v]) for v in values}
+        shown = {v: buckets[v][1]["shown"]["hits"]["hits"][0]["_source"]["meta"]["source"]
+                 for v in values}
+        return sorted(((shown[v], counts[v]) for v in values), key=lambda p: (-p[1], p[0]))
+
+    def _containing_counts(self, query: DSL, values: list[str]) -> dict[str, int]:
+        """How many stories have a matching article whose source contains each value."""
+        body = {"query": query, "size": 0, "aggs": {"sources": {"filters": {"filters": {
+            value: _contains("source", value) for value in values}}, "aggs": {
+                "units": _cardinality("story")}}}}
+        with translated("counting sources", QueryError):
+            found = _whole(lambda: self.client.search(index=self.alias, body=body))
+        buckets = found["aggregations"]["sources"]["buckets"]
+        return {value: buckets[value]["units"]["value"] for value in values}
 
     def _count(self, queries: list[DSL]) -> list[int]:
         """How many records each query matches, in one request."""
@@ -380,10 +497,15 @@ class OpenSearchSearcher(Planner):
             raise QueryError(f"counting: OpenSearch answered {failed[0]}")
         return [r["hits"]["total"]["value"] for r in responses]
 
-    def _hit(self, hit: dict[str, object], needles: tuple[str, ...]) -> Hit:
+    def _hit(self, hit: dict[str, object], needles: tuple[str, ...],
+             bonuses: Sequence[tuple[str, float]] = ()) -> Hit:
+        """A hit of one record; ``bonuses``: the title bonuses its score is still without."""
         source = hit["_source"]
         meta = source["meta"]
         score = float(hit["_score"]) % TIER_OFFSET  # the tiers' offsets taken off
+        if bonuses:
+            title = normalize(meta["title"]).text
+            score += sum(bonus for run, bonus in bonuses if run in title)
         return Hit(doc_id=source["doc_id"], paragraph=source["paragraph"], title=meta["title"],
                    text=source["text"],
                    snippet=snippet(source["text"], needles, self.settings.snippet_length),
@@ -420,6 +542,49 @@ class OpenSearchSearcher(Planner):
                           paragraphs=int(info.get("paragraphs", 0)),
                           built_at=str(info.get("built_at", "")),
                           updated_at=str(info.get("updated_at", "")))
+
+
+def _order(sort: str, group: str) -> list[object]:
+    """The order of records (and so of the units they collapse into).
+
+    By relevance, ties go as on a fresh Whoosh build (the record indexed later first), but
+    within an article the earlier paragraph first, as an article's shown record is; by date,
+    undated articles last in either order, ties by relevance, then the earlier record first
+    (:meth:`search.query.arrange.Arranger._order`).
+    """
+    if sort == "relevance":
+        within = "asc" if group != "paragraph" else "desc"
+        return ["_score", {"doc_id": "desc"}, {"paragraph": within}]
+    return [{"date": {"order": "desc" if sort == "newest" else "asc", "missing": "_last"}},
+            "_score", {"doc_id": "asc"}, {"paragraph": "asc"}]
+
+
+def _shown_order(group: str) -> list[object]:
+    """The order of a unit's records whose first is the hit shown: its best, or in story
+    grouping the best of its earliest published matching article (the others after it)."""
+    best = ["_score", {"paragraph": "asc"}]
+    if group == "story":
+        return [{"date": {"order": "asc", "missing": "_last"}}, {"doc_id": "asc"}, *best]
+    return best
+
+
+def _cardinality(field: str) -> DSL:
+    return {"cardinality": {"field": field, "precision_threshold": CARDINALITY_PRECISION}}
+
+
+def _aggregations(key: str | None, facets: Sequence[str]) -> DSL:
+    """The total of units (when grouped) and the facets asked for, each bucket counting units
+    (the cardinality of ``key``; records when not grouped)."""
+    aggregations: DSL = {"total": _cardinality(key)} if key else {}
+    units = {"units": _cardinality(key)} if key else {}
+    for name in facets:
+        field = "source_key" if name == "source" else "month"
+        more: DSL = {"shown": {"top_hits": {"size": 1, "sort": [{"doc_id": "asc"}],
+                                            "_source": ["meta.source"]}}} \
+            if name == "source" else {}
+        aggregations[name] = {"terms": {"field": field, "size": FACET_VALUES},
+                              "aggs": {**units, **more}}
+    return aggregations
 
 
 # A node that dies while a search runs can leave a shard's answer out (OpenSearch returns the
