@@ -5,7 +5,8 @@ health checks for ``ZHSEARCH_LOAD_SECONDS`` seconds (12 by default, and at least
 rebuilds are done), while ``zhsearch build`` rebuilds the index twice and ``zhsearch update``
 updates it once, each from a changed source folder. Every response must be a 200 with a whole
 page or the documented JSON, and searches for text added before each step must switch to the
-new index. Throughput and latency are printed (``pytest -s``), never asserted.
+new index. Throughput and latency are printed (``pytest -s``), never asserted. The scenario runs
+on Whoosh and on the OpenSearch test cluster (a build there moves an alias).
 """
 
 from __future__ import annotations
@@ -70,16 +71,18 @@ def zhsearch(*args: str) -> list[str]:
     return [*prefix, *args]
 
 
-def command_env() -> dict[str, str]:
-    """No ZHSEARCH_ settings from the caller; warnings are errors in the children too."""
+def command_env(engine: dict[str, str] | None = None) -> dict[str, str]:
+    """No ZHSEARCH_ settings from the caller but ``engine``'s; warnings are errors in the
+    children too."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHSEARCH_")}
     env["PYTHONWARNINGS"] = "error"
-    return env
+    return {**env, **(engine or {})}
 
 
-def run_zhsearch(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(zhsearch(*args), capture_output=True, text=True, env=command_env(),
-                            timeout=DEADLINE_SECONDS, check=False)
+def run_zhsearch(*args: str, engine: dict[str, str] | None = None
+                 ) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(zhsearch(*args), capture_output=True, text=True,
+                            env=command_env(engine), timeout=DEADLINE_SECONDS, check=False)
     assert result.returncode == 0, f"zhsearch {' '.join(args)}: {result.stderr[-2000:]}"
     return result
 
@@ -141,14 +144,16 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(index_dir: Path, log: Path) -> Iterator[LiveServer]:
-    """Run ``zhsearch serve`` on a free port of 127.0.0.1 until the block ends."""
+def live_server(index_dir: Path, log: Path, engine: dict[str, str] | None = None
+                ) -> Iterator[LiveServer]:
+    """Run ``zhsearch serve`` on a free port of 127.0.0.1 until the block ends (with the
+    ``engine`` settings, if any)."""
     port = free_port()
     with open(log, "wb") as output:
         process = subprocess.Popen(
             zhsearch("serve", "--index", str(index_dir), "--host", "127.0.0.1",
                      "--port", str(port)),
-            stdout=output, stderr=subprocess.STDOUT, env=command_env())
+            stdout=output, stderr=subprocess.STDOUT, env=command_env(engine))
     server = LiveServer(port, process, log)
     try:
         yield server
@@ -324,11 +329,12 @@ class Step:
     finished: float
 
 
-def change_the_index(source: Path, index_dir: Path, steps: list[Step]) -> None:
+def change_the_index(source: Path, index_dir: Path, steps: list[Step],
+                     engine: dict[str, str] | None = None) -> None:
     """Rebuild, update, rebuild: each from a source folder changed just before."""
     def timed(name: str, *args: str) -> None:
         started = time.monotonic()
-        run_zhsearch(*args)
+        run_zhsearch(*args, engine=engine)
         steps.append(Step(name, started, time.monotonic()))
 
     time.sleep(OBSERVE_SECONDS)  # some load on the first index first
@@ -352,14 +358,33 @@ def marker_totals(samples: list[Sample], marker: str, after: float, before: floa
             and after < s.started and s.started + s.seconds < before]
 
 
-def test_searches_never_fail_while_the_index_is_rebuilt_and_updated(tmp_path: Path) -> None:
+@pytest.fixture(params=["whoosh", "opensearch"])
+def engine(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The settings of an engine for the children: none for Whoosh (its index folder is
+    named), or an alias of its own on the OpenSearch test cluster (deleted afterwards)."""
+    if request.param == "whoosh":
+        yield {}
+        return
+    from opensearchpy import OpenSearch
+
+    urls = request.getfixturevalue("opensearch_urls")
+    alias = "t-load"
+    yield {"ZHSEARCH_ENGINE": "opensearch", "ZHSEARCH_OPENSEARCH_URL": ",".join(urls),
+           "ZHSEARCH_OPENSEARCH_INDEX": alias}
+    cluster = OpenSearch(urls)
+    cluster.indices.delete(index=f"{alias}-*", ignore_unavailable=True)
+    cluster.close()
+
+
+def test_searches_never_fail_while_the_index_is_rebuilt_and_updated(
+        tmp_path: Path, engine: dict[str, str]) -> None:
     source = tmp_path / "articles"
     make_source(source)
     add_article(source, "removed_by_update", REMOVED_BY_UPDATE)
     index_dir = tmp_path / "index"
-    run_zhsearch("build", "--source", str(source), "--index", str(index_dir))
+    run_zhsearch("build", "--source", str(source), "--index", str(index_dir), engine=engine)
 
-    with live_server(index_dir, tmp_path / "server.log") as server:
+    with live_server(index_dir, tmp_path / "server.log", engine) as server:
         server.wait_for_health(200)
         result = LoadResult()
         stop = threading.Event()
@@ -368,7 +393,7 @@ def test_searches_never_fail_while_the_index_is_rebuilt_and_updated(tmp_path: Pa
 
         def driver() -> None:
             try:
-                change_the_index(source, index_dir, steps)
+                change_the_index(source, index_dir, steps, engine)
             except BaseException as error:  # noqa: BLE001 - reported by the test thread
                 errors.append(error)
 
@@ -395,7 +420,8 @@ def test_searches_never_fail_while_the_index_is_rebuilt_and_updated(tmp_path: Pa
     samples = result.samples
     latencies = sorted(s.seconds * 1000 for s in samples)
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-    print(f"\nload: {CLIENTS} clients, {len(samples)} requests in {elapsed:.1f} s = "
+    print(f"\nload on {engine.get('ZHSEARCH_ENGINE', 'whoosh')}: {CLIENTS} clients, "
+          f"{len(samples)} requests in {elapsed:.1f} s = "
           f"{len(samples) / elapsed:.1f} requests/s; latency p50 {cuts[49]:.0f} ms, "
           f"p95 {cuts[94]:.0f} ms, p99 {cuts[98]:.0f} ms, max {latencies[-1]:.0f} ms; "
           f"{len(result.failures)} failed")
