@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from whoosh import index as whoosh_index
 from whoosh.analysis import Tokenizer
 from whoosh.codec.whoosh3 import W3Codec
@@ -54,6 +55,7 @@ from search.documents import (
 from search.errors import SearchError
 from search.segments import WorkerLost, write_index
 from search.stories import Signature, Stories, restore_files, signature, stories_files
+from search.whoosh_adapter import ColumnPart, derived_arrays
 
 # The article fields on every record (for filters), also kept per article in ``article``.
 ARTICLE_FIELDS = ("title", "author", "source")
@@ -438,9 +440,28 @@ def _write_build(build_dir: Path, sources: Sequence[Path], files: list[SourceFil
     if ix.doc_count() != added:
         raise IndexUnusable(f"the build in {build_dir} is incomplete ({ix.doc_count()} of "
                             f"{added} records): an indexing worker failed")
+    save_lengths(ix)
     Stories.from_signatures(report.signatures).save(build_dir)
     built_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     _write_info(build_dir, report.documents, report.paragraphs, sources, built_at)
+
+
+# The per-segment array of each record's searchable (``norm``) length in characters, which
+# searchers read instead of every text (see search.query.records).
+LENGTHS = "norm_lengths"
+
+
+def character_lengths(part: ColumnPart) -> np.ndarray:
+    """Each record's length in characters, of one segment's part of a text column."""
+    data, starts, lengths = part
+    return np.array([len(data[s:s + n].decode("utf-8")) for s, n in
+                     zip(starts.tolist(), lengths.tolist(), strict=True)], dtype=np.int32)
+
+
+def save_lengths(ix: whoosh_index.FileIndex) -> None:
+    """Write the searchable lengths of every segment of ``ix`` that has none yet."""
+    with ix.searcher() as searcher:
+        derived_arrays(searcher.reader(), LENGTHS, character_lengths, "norm", save=True)
 
 
 def _index_file(file: SourceFile, add_document: Callable[..., None], *,
@@ -551,6 +572,7 @@ def _update_build(build_dir: Path, files: list[SourceFile], sources: Sequence[Pa
         with suppress(Exception):  # the first error is the one to report
             writer.cancel()
         raise
+    save_lengths(ix)
     with ix.searcher() as searcher:
         documents = sum(1 for _ in searcher.document_numbers(paragraph=0))
         paragraphs = searcher.doc_count() - documents

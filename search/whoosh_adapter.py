@@ -19,6 +19,7 @@ Whoosh's public API.
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import pickle
 import struct
@@ -32,6 +33,7 @@ from operator import sub
 from pickle import dumps
 from typing import Any
 
+import numpy as np
 from whoosh.codec.whoosh3 import (
     COMPRESSION_MIN_SIZE,
     WHOOSH3_HEADER_MAGIC,
@@ -205,6 +207,74 @@ def read_column(reader, fieldname: str) -> list[bytes]:  # noqa: ANN001 - a Whoo
             values.append(data[start : start + length])
             start += length
     return values
+
+
+# A segment's raw values of one variable-bytes column: (data, starts, lengths), the values
+# back to back in ``data`` (the column's file, memory-mapped), each record's at ``starts[d]``.
+ColumnPart = tuple[Any, np.ndarray, np.ndarray]
+
+
+def column_parts(reader, fieldname: str) -> list[ColumnPart]:  # noqa: ANN001 - a Whoosh reader
+    """Each segment's values of a variable-bytes column, in record order, without reading them.
+
+    whoosh3 writes each column of a segment to a file of its own (values back to back, then
+    their lengths and offsets); mapping that file lets a searcher read a record's value when a
+    query needs it instead of holding every value in memory. Any other kind of column reader
+    is read whole.
+    """
+    parts: list[ColumnPart] = []
+    for leaf, _ in reader.leaf_readers():
+        column = leaf.column_reader(fieldname, translate=False)
+        if isinstance(column, VarBytesColumn.Reader):
+            lengths = np.array(column._lengths, dtype=np.int64)
+            starts = np.array(column._offsets, dtype=np.int64) + column._basepos
+            fileno = getattr(column._dbfile, "fileno", None)
+            if fileno is not None and int(lengths.sum()):
+                data: Any = mmap.mmap(fileno(), 0, access=mmap.ACCESS_READ)
+            else:  # not a file (a RAM storage), or no values at all
+                data = column._dbfile.get(0, column._basepos + int(lengths.sum()))
+        else:
+            values = list(column)
+            lengths = np.array([len(v) for v in values], dtype=np.int64)
+            starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+            data = b"".join(values)
+        parts.append((data, starts, lengths))
+    return parts
+
+
+# A per-segment array derived from a segment's columns, in the build folder beside the
+# segment's files: named after the segment, so Whoosh deletes it with the segment.
+_DERIVED = ".{name}.npy"
+
+
+def derived_arrays(reader, name: str, make: Callable[[ColumnPart], np.ndarray],  # noqa: ANN001
+                   column: str, save: bool = False) -> list[np.ndarray]:
+    """Each segment's array ``name``, made by ``make`` from the segment's part of ``column``
+    where no file holds it yet (and then saved, with ``save``)."""
+    arrays = []
+    for (leaf, _), part in zip(reader.leaf_readers(), column_parts(reader, column),
+                               strict=True):
+        path = _derived_path(leaf, name)
+        made = None
+        if path is not None and os.path.exists(path):
+            with suppress(OSError, ValueError):
+                made = np.load(path)
+        if made is None or len(made) != len(part[1]):
+            made = make(part)
+            if save and path is not None:
+                tmp = f"{path}.tmp.npy"
+                np.save(tmp, made)
+                os.replace(tmp, path)
+        arrays.append(made)
+    return arrays
+
+
+def _derived_path(leaf, name: str) -> str | None:  # noqa: ANN001 - a Whoosh segment reader
+    storage, segment = getattr(leaf, "_storage", None), getattr(leaf, "_segment", None)
+    folder = getattr(storage, "folder", None)
+    if folder is None or segment is None:
+        return None
+    return os.path.join(folder, segment.make_filename(_DERIVED.format(name=name)))
 
 
 def deleted_records(reader) -> set[int]:  # noqa: ANN001 - a Whoosh reader

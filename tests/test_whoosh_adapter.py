@@ -17,7 +17,7 @@ from whoosh import index as whoosh_index
 from whoosh.fields import Schema
 from whoosh.index import FileIndex
 
-from search.index import build, current_build, make_schema, update
+from search.index import LENGTHS, build, current_build, make_schema, update
 from search.query.records import Records as InMemoryRecords
 from search.whoosh_adapter import (
     deleted_records,
@@ -154,6 +154,22 @@ def test_records_hold_every_live_record_text_and_article(changed_index: Path) ->
         assert "压实责任" in records.articles["seed0"]["title"]
         assert any("强工兴产" in records.texts[d] for d in records.live)
         assert any("強工興產" in records.originals[d] for d in records.live)
+
+
+def test_record_lengths_are_saved_per_segment_and_made_when_missing(
+        changed_index: Path, tmp_path: Path) -> None:
+    shutil.copytree(changed_index, tmp_path / "index")
+    build_dir = current_build(tmp_path / "index")
+    ix = whoosh_index.open_dir(build_dir)
+    saved = sorted(build_dir.glob(f"*.{LENGTHS}.npy"))
+    assert len(saved) == len(ix._segments()) > 1  # the build's segments and the update's
+    with ix.searcher() as searcher:
+        records = InMemoryRecords.load(searcher, "test")
+        expected = [len(records.texts[d]) for d in range(len(records.texts))]
+        assert max(expected) > 0 and records.lengths.tolist() == expected
+        for path in saved:
+            path.unlink()
+        assert InMemoryRecords.load(searcher, "test").lengths.tolist() == expected
 
 
 def test_columns_and_deletions_are_whooshs(changed_index: Path) -> None:

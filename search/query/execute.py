@@ -239,7 +239,7 @@ class Execution:
                               f"{leaf.field}:{leaf.value}")
 
     def _filtered(self, docs: set[int], term: str) -> Matches:
-        docs &= self.records.live
+        docs -= self.records.deleted
         return Matches(self.scorer.constant(rank.FILTER, term, docs), docs)
 
     def _containing(self, run: HanRun) -> set[int]:
@@ -275,8 +275,7 @@ class Execution:
         return self._characters[char]
 
     def _text_frequencies(self, needle: str, found: Iterable[int]) -> dict[int, float]:
-        texts = self.records.texts
-        return {d: float(texts[d].count(needle)) for d in found}
+        return self.records.counts(needle, found)
 
 
 def _alternative_only(parts: list[Matches]) -> set[int]:

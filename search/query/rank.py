@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from search.query.execute import Matches
     from search.query.records import Records
@@ -49,7 +51,7 @@ class Scorer:
 
     def idf(self, matches: int) -> float:
         """BM25's inverse document frequency of a term found in ``matches`` records."""
-        n = len(self.records.live)
+        n = self.records.live_count
         return math.log(1 + (n - matches + 0.5) / (matches + 0.5))
 
     def bm25(self, signal: str, term: str, frequencies: dict[int, float],
@@ -58,10 +60,17 @@ class Scorer:
         subset); ``found``: how many records hold the term, when ``frequencies`` is not all."""
         weight = self.weight(signal) \
             * self.idf(len(frequencies) if found is None else found) * (K1 + 1)
-        norm = self.records.length_norm
         if among is None:
-            return {d: weight * tf / (tf + norm[d]) for d, tf in frequencies.items()}
-        return {d: weight * frequencies[d] / (frequencies[d] + norm[d]) for d in among}
+            records, tf = list(frequencies), np.fromiter(frequencies.values(), np.float64,
+                                                         len(frequencies))
+        else:
+            records = list(among)
+            tf = np.fromiter((frequencies[d] for d in records), np.float64, len(records))
+        if not records:
+            return {}
+        # (the same float operations as one record at a time, so the same scores)
+        norm = self.records.length_norm[records]
+        return dict(zip(records, (weight * tf / (tf + norm)).tolist(), strict=True))
 
     def weight(self, signal: str) -> float:
         """The signal's weight, times the factor in force (see ``ALTERNATIVE``)."""
@@ -193,11 +202,11 @@ class ExplainingScorer(Scorer):
         scores = super().bm25(signal, term, frequencies, among, found)
         df = len(frequencies) if found is None else found
         idf = self.idf(df)
-        texts, average = self.records.texts, self.records.average_length
+        lengths, average = self.records.lengths, self.records.average_length
         for d in self.targets.intersection(scores):
             scores[d] = _Explained(scores[d], (Signal(
                 signal, term, self.weight(signal), scores[d], tf=frequencies[d], df=df, idf=idf,
-                length=len(texts[d]), average_length=average),))
+                length=int(lengths[d]), average_length=average),))
         return scores
 
     def constant(self, signal: str, term: str, records: Iterable[int]) -> dict[int, float]:

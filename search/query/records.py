@@ -1,18 +1,65 @@
-"""What a searcher holds in memory about every record of one index generation.
+"""What a searcher knows about every record of one index generation.
 
-The searchable text of every record (the ``norm`` column) is read once per index generation, so
-substring and phrase matches are checked with ``in`` instead of unpickling stored fields; the
-original text is what hits show and highlight.
+The searchable text of every record (the ``norm`` column) and its original text (``text``, what
+hits show and highlight) stay in the index's column files, memory-mapped: a query reads the
+texts of its candidates and of the page only, so a searcher's memory does not grow with the
+archive's text. Substring and phrase matches are checked on the UTF-8 bytes (a UTF-8 string
+holds another exactly where its bytes do). Each record's length in characters, which BM25
+needs for every match, is an array per segment that ``build`` and ``update`` write beside the
+segment's files (made from the column when missing).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
+import numpy as np
+
+from search.index import LENGTHS, character_lengths
 from search.query.rank import K1, B
-from search.whoosh_adapter import deleted_records, read_column
+from search.whoosh_adapter import (
+    ColumnPart,
+    column_parts,
+    deleted_records,
+    derived_arrays,
+    read_column,
+)
+
+
+class Texts(Sequence[str]):
+    """Every record's text of one column, read from the index's column files when asked."""
+
+    def __init__(self, parts: list[ColumnPart]) -> None:
+        self._data = [data for data, _, _ in parts]
+        # Each record's segment, and where its text lies in that segment's data.
+        self._segments = np.concatenate(
+            [np.full(len(starts), i, dtype=np.uint16) for i, (_, starts, _) in enumerate(parts)]
+            or [np.zeros(0, dtype=np.uint16)])
+        self._starts = np.concatenate([starts for _, starts, _ in parts]
+                                      or [np.zeros(0, dtype=np.int64)])
+        self._ends = self._starts + np.concatenate([lengths for _, _, lengths in parts]
+                                                   or [np.zeros(0, dtype=np.int64)])
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, record: int) -> str:  # type: ignore[override]
+        if not 0 <= record < len(self._starts):
+            raise IndexError(record)
+        data = self._data[self._segments[record]]
+        return data[self._starts[record]:self._ends[record]].decode("utf-8")
+
+    def raws(self, records: Iterable[int]) -> Iterator[tuple[int, bytes]]:
+        """(record, its text as UTF-8) for each of ``records``, in their order."""
+        wanted = np.fromiter(records, dtype=np.int64)
+        data = self._data
+        return zip(wanted.tolist(), map(
+            lambda segment, start, end: data[segment][start:end],
+            self._segments[wanted].tolist(), self._starts[wanted].tolist(),
+            self._ends[wanted].tolist()), strict=True)
 
 
 @dataclass(frozen=True)
@@ -20,41 +67,54 @@ class Records:
     """The records of one index generation: texts, ids, articles, which are live."""
 
     generation: object
-    texts: list[str]  # searchable (normalized) text by record number
-    originals: list[str]  # the text as written, shown and highlighted
+    texts: Texts  # searchable (normalized) text by record number
+    originals: Texts  # the text as written, shown and highlighted
     doc_ids: list[str]
     headers: dict[str, int]  # doc_id -> the record number of the article's header
     # doc_id -> the article's title, author and source, normalized (filters, title boost), and
     # its publication date ("published", ISO 8601, or None)
     articles: dict[str, dict[str, str]]
-    live: frozenset[int]  # record numbers not deleted
+    deleted: frozenset[int]  # record numbers deleted
+    live_count: int
     average_length: float  # of the live records' searchable text, in characters
+    lengths: np.ndarray  # each record's searchable length, in characters
     # BM25's length normalization of each record, K1 * (1 - B + B * length / average length).
-    length_norm: list[float]
+    length_norm: np.ndarray
     # (field, term) -> how many records hold it, filled as queries ask: the Han characters and
     # character pairs (16,384 buckets at most) that queries read candidates from.
     doc_frequencies: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, searcher, generation: object) -> Records:  # noqa: ANN001 - Whoosh searcher
-        """Read the searchable and the original text and the doc_id of every record, and each
-        article's fields."""
+        """Map the searchable and the original texts, read the doc_id and searchable length of
+        every record, and each article's fields."""
         reader = searcher.reader()
-        texts = [b.decode("utf-8") for b in read_column(reader, "norm")]
-        originals = [b.decode("utf-8") for b in read_column(reader, "text")]
+        texts = Texts(column_parts(reader, "norm"))
+        originals = Texts(column_parts(reader, "text"))
         doc_ids = [b.decode("utf-8") for b in read_column(reader, "doc_id")]
-        live = set(range(len(texts))) - deleted_records(reader)
+        deleted = frozenset(deleted_records(reader))
         headers: dict[str, int] = {}
         articles: dict[str, dict[str, str]] = {}
         for d, article in enumerate(read_column(reader, "article")):
-            if article and d in live:  # only header records carry it
+            if article and d not in deleted:  # only header records carry it
                 headers[doc_ids[d]] = d
                 articles[doc_ids[d]] = json.loads(article)
-        average = (sum(len(texts[d]) for d in live) / len(live)) if live else 1.0
+        parts = derived_arrays(reader, LENGTHS, character_lengths, "norm")
+        lengths = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+        live_count = len(lengths) - len(deleted)
+        total = int(lengths.sum(dtype=np.int64)) - sum(int(lengths[d]) for d in deleted)
+        average = total / live_count if live_count else 1.0
         scale = B / (average or 1.0)
-        length_norm = [K1 * (1 - B + scale * len(t)) for t in texts]
-        return cls(generation, texts, originals, doc_ids, headers, articles, frozenset(live),
-                   average, length_norm)
+        # (the same float operations, in the same order, as for one record at a time)
+        length_norm = K1 * (1 - B + scale * lengths.astype(np.float64))
+        return cls(generation, texts, originals, doc_ids, headers, articles, deleted,
+                   live_count, average, lengths, length_norm)
+
+    @cached_property
+    def live(self) -> frozenset[int]:
+        """The record numbers not deleted (made when a query needs them all: a query of
+        exclusions only)."""
+        return frozenset(range(len(self.lengths))) - self.deleted
 
     # An article's records are added together, header first, and neither segments nor merges
     # reorder them: its paragraphs are the records after its header.
@@ -73,8 +133,13 @@ class Records:
 
     def containing(self, needle: str, candidates: Iterable[int]) -> set[int]:
         """The candidates whose searchable text contains ``needle``."""
-        texts = self.texts
-        return {d for d in candidates if needle in texts[d]}
+        wanted = needle.encode("utf-8")
+        return {d for d, text in self.texts.raws(candidates) if wanted in text}
+
+    def counts(self, needle: str, records: Iterable[int]) -> dict[int, float]:
+        """How many times each record's searchable text holds ``needle`` (not overlapping)."""
+        wanted = needle.encode("utf-8")
+        return {d: float(text.count(wanted)) for d, text in self.texts.raws(records)}
 
     def title(self, record: int) -> str:
         """The normalized title of the record's article."""
