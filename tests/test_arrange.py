@@ -14,7 +14,7 @@ from search.analysis import normalize
 from search.config import load_settings
 from search.documents import Document, iter_documents
 from search.index import build, current_build
-from search.query import Searcher
+from search.query import Searcher, arrange
 from search.stories import Stories
 
 SENTENCES = [
@@ -67,6 +67,14 @@ def archive(archive_source: Path, tmp_path_factory: pytest.TempPathFactory
     searcher = Searcher(index, load_settings({"ZHSEARCH_MAX_PER_PAGE": "1000"}))
     yield searcher, index
     searcher.close()
+
+
+@pytest.fixture(params=["lists", "arrays"])
+def arranging(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test of the arrangement twice: in Python lists (what this corpus's few matches take)
+    and in NumPy arrays (what a query matching hundreds of records takes)."""
+    if request.param == "arrays":
+        monkeypatch.setattr(arrange, "VECTORIZE_ABOVE", 0)
 
 
 class Truth:
@@ -136,6 +144,7 @@ def _all_pages(searcher: Searcher, query: str, per_page: int = 3, **options: obj
 
 @pytest.mark.parametrize("group", ["paragraph", "article", "story"])
 @pytest.mark.parametrize("query", QUERIES)
+@pytest.mark.usefixtures("arranging")
 def test_totals_and_facets_equal_brute_force(archive: tuple[Searcher, Path], truth: Truth,
                                             group: str, query: str) -> None:
     searcher, _ = archive
@@ -161,6 +170,7 @@ def test_totals_and_facets_equal_brute_force(archive: tuple[Searcher, Path], tru
 
 
 @pytest.mark.parametrize("group", ["paragraph", "article", "story"])
+@pytest.mark.usefixtures("arranging")
 def test_a_facet_count_is_what_its_clause_returns(archive: tuple[Searcher, Path],
                                                   group: str) -> None:
     searcher, _ = archive
@@ -174,6 +184,7 @@ def test_a_facet_count_is_what_its_clause_returns(archive: tuple[Searcher, Path]
 
 @pytest.mark.parametrize("group", ["paragraph", "article", "story"])
 @pytest.mark.parametrize("sort", ["newest", "oldest"])
+@pytest.mark.usefixtures("arranging")
 def test_date_order_holds_across_pages_and_undated_come_last(
         archive: tuple[Searcher, Path], group: str, sort: str) -> None:
     searcher, _ = archive
@@ -186,6 +197,7 @@ def test_date_order_holds_across_pages_and_undated_come_last(
 
 
 @pytest.mark.parametrize("sort", ["relevance", "newest", "oldest"])
+@pytest.mark.usefixtures("arranging")
 def test_no_unit_twice_across_pages(archive: tuple[Searcher, Path], truth: Truth,
                                     sort: str) -> None:
     searcher, _ = archive
@@ -213,6 +225,7 @@ def test_article_hits_carry_their_other_matching_paragraphs(archive: tuple[Searc
         assert all("<mark>" in m.to_dict()["highlight"] for m in hit.matches or ())
 
 
+@pytest.mark.usefixtures("arranging")
 def test_a_story_shows_its_earliest_matching_copy_and_lists_the_others(
         archive: tuple[Searcher, Path], truth: Truth) -> None:
     searcher, index = archive

@@ -8,17 +8,26 @@ a facet) that leaves other copies shows one of them. Articles without a date com
 dated one, in every order. Facets count every unit, not only the page's: a unit counts once
 under each source and month among its matching articles, which is exactly how many units the
 query returns with ``source:`` or ``date:`` added.
+
+Every match is counted and every unit ordered, over numbers: :class:`Layout` numbers each
+record's article and each article's story, source, month and date once per index generation,
+so that a query groups and counts list items (:class:`_Few`), or, when it matches many records,
+sorts and counts arrays with NumPy (:class:`_Many`); only the page's units become objects.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable, Iterable
+import threading
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+import numpy as np
 
 from search.query import rank
 from search.query.execute import Matches
 from search.query.records import Records
+from search.stories import Stories
 from search.text import HAN_RUN_RE
 
 GROUPS = ("paragraph", "article", "story")
@@ -45,15 +54,93 @@ class Arranged:
     facets: dict[str, list[tuple[str, int]]] | None
 
 
+@dataclass(frozen=True)
+class Column:
+    """A number for each record or article: an array for NumPy, the same as a list for Python
+    (an array's items are slow to read one by one)."""
+
+    array: np.ndarray
+    items: list[int]
+    values: int  # one more than the largest number
+
+    @classmethod
+    def of(cls, numbers: Iterable[int], count: int) -> Column:
+        array = np.fromiter(numbers, dtype=np.int64, count=count)
+        return cls(array, array.tolist(), int(array.max()) + 1 if count else 0)
+
+
+class Layout:
+    """What arranging needs of every record of one index generation, as numbers: record ->
+    article, and article -> story, source, month and date.
+
+    Made once per index generation (a pass over the articles' fields); the stories' numbers
+    once per set of stories.
+    """
+
+    def __init__(self, records: Records) -> None:
+        self.doc_ids: list[str] = list(records.headers)  # article number -> doc_id
+        count = len(self.doc_ids)
+        number = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
+        # Only live records match, and each has its article.
+        self.article_of = Column.of((number.get(doc_id, -1) for doc_id in records.doc_ids),
+                                    len(records.doc_ids))
+        self.articles = Column.of(range(count), count)  # article grouping: its own unit
+        fields = [records.articles[doc_id] for doc_id in self.doc_ids]
+        self.sources, self.source_of = _numbered([f["source"] for f in fields])
+        published = [f.get("published") for f in fields]
+        # A month of "" (no date) is counted like the others and left out of the facet.
+        self.months, self.month_of = _numbered([(p or "")[:7] for p in published])
+        # Dates as ranks among the dated (ISO dates of one form sort as the times do); -1: none.
+        dates, date_of = _numbered([p or "" for p in published])
+        undated = 1 if "" in dates else 0
+        self.date_of = Column.of((-1 if p is None else n - undated
+                                  for p, n in zip(published, date_of.items, strict=True)), count)
+        # Articles in the order a story picks the one it shows: earliest published first,
+        # the undated after every dated one, then by doc_id.
+        self.by_shown = np.array(sorted(range(count), key=lambda i: (
+            published[i] is None, published[i] or "", self.doc_ids[i])), dtype=np.int64)
+        shown_rank = np.empty(count, dtype=np.int64)
+        shown_rank[self.by_shown] = np.arange(count)
+        self.shown_rank = Column.of(shown_rank, count)
+        self.filterable = [bool(source and HAN_RUN_RE.search(source)) for source in self.sources]
+        self._wider: dict[int, list[int]] = {}
+        self._stories: tuple[Stories, Column] | None = None
+        self._lock = threading.Lock()
+
+    def story_of(self, stories: Stories) -> Column:
+        """Article number -> its story's number, for ``stories``."""
+        made = self._stories
+        if made is None or made[0] is not stories:
+            with self._lock:
+                made = self._stories
+                if made is None or made[0] is not stories:
+                    numbers: dict[str, int] = {}
+                    made = self._stories = (stories, Column.of(
+                        (numbers.setdefault(stories.story_id(doc_id), len(numbers))
+                         for doc_id in self.doc_ids), len(self.doc_ids)))
+        return made[1]
+
+    def containing(self, source: int) -> list[int]:
+        """The numbers of the sources that contain source number ``source`` (itself too):
+        those that ``source:`` with its value keeps."""
+        wider = self._wider.get(source)
+        if wider is None:
+            value = self.sources[source]
+            wider = self._wider[source] = [i for i, other in enumerate(self.sources)
+                                           if value in other]
+        return wider
+
+
 class Arranger:
-    """Arranges one query's matches; ``story_of`` maps a doc_id to its story's key."""
+    """Arranges one query's matches, with the generation's :class:`Layout`; ``stories`` for
+    story grouping."""
 
     def __init__(self, matches: Matches, records: Records, titles: list[tuple[str, float]],
-                 story_of: Callable[[str], str]) -> None:
+                 layout: Layout, stories: Stories | None = None) -> None:
         self.matches, self.records, self.titles = matches, records, titles
-        self.story_of = story_of
-        # A normalized source counted in a facet -> an article that has it, whose source as
-        # written is what a reader sees and clicks.
+        self.layout, self.stories = layout, stories
+        # A normalized source counted in a facet -> a matching article that has it, whose
+        # source as written is what a reader sees and clicks.
         self.examples: dict[str, str] = {}
 
     def page(self, group: str, sort: str, first: int, last: int,
@@ -66,118 +153,237 @@ class Arranger:
             # The common case, as fast as before: records ranked directly.
             ranked = rank.rank(self.matches, records, self.titles, last)[first:last]
             return Arranged(len(scores), [self._record_unit(d) for _, d in ranked], None)
-        units = self._units(group)
-        ordered = self._order(units, sort, last)[first:last]
-        counts = self._facets(units, wanted) if wanted else None
-        return Arranged(len(units), [self._unit(units[key]) for key in ordered], counts)
+        kind = _Few if len(scores) <= VECTORIZE_ABOVE else _Many
+        found = kind(self.matches, self.layout, self._unit_numbers(group))
+        counts = self._facets(found, wanted) if wanted else None
+        ordered = self._order(found, sort, last)[first:last]
+        return Arranged(found.total, [self._unit(found, u) for u in ordered], counts)
 
-    # --- units ------------------------------------------------------------------------------
-
-    def _units(self, group: str) -> dict[object, list[int]]:
-        """The matching records of each unit, by the unit's key."""
-        doc_ids = self.records.doc_ids
+    def _unit_numbers(self, group: str) -> Column | None:
+        """Article number -> unit number (None: every record is a unit)."""
         if group == "paragraph":
-            return {d: [d] for d in self.matches.scores}
-        units: dict[object, list[int]] = {}
+            return None
         if group == "article":
-            for d in self.matches.scores:
-                units.setdefault(doc_ids[d], []).append(d)
-            return units
-        story_of: dict[str, str] = {}
-        for d in self.matches.scores:
-            doc_id = doc_ids[d]
-            key = story_of.get(doc_id)
-            if key is None:
-                key = story_of[doc_id] = self.story_of(doc_id)
-            units.setdefault(key, []).append(d)
-        return units
+            return self.layout.articles
+        assert self.stories is not None, "story grouping needs the stories"
+        return self.layout.story_of(self.stories)
 
-    def _relevance(self, d: int) -> tuple[bool, float, int]:
-        """A record's place by relevance (larger is better; ties: the earlier record)."""
-        return (d in self.matches.words, self.matches.scores[d], -d)
-
-    def _date(self, doc_id: str) -> tuple[bool, str]:
-        """(dated, ISO date) of an article: ISO dates of one form sort as the times do."""
-        published = self.records.articles[doc_id].get("published")
-        return (published is not None, published or "")
-
-    def _shown(self, records: list[int]) -> str:
-        """The article a unit shows: its earliest published matching article."""
-        doc_ids = {self.records.doc_ids[d] for d in records}
-        return min(doc_ids, key=lambda doc_id: (not self._date(doc_id)[0],
-                                                self._date(doc_id)[1], doc_id))
-
-    def _order(self, units: dict[object, list[int]], sort: str, count: int) -> list[object]:
-        """The keys of the first ``count`` units in ``sort`` order."""
-        best = {key: max(found, key=self._relevance) for key, found in units.items()}
-        if sort == "relevance":
-            # rank.rank orders the units' best records, title bonus and tiers included.
-            bests = {d: key for key, d in best.items()}
-            scores = self.matches.scores
-            only = Matches({d: scores[d] for d in bests}, self.matches.words & bests.keys())
-            return [bests[d] for _, d in rank.rank(only, self.records, self.titles, count)]
-        dates = {key: self._date(self._shown(found)) for key, found in units.items()}
-        if sort == "newest":
-            return heapq.nlargest(count, units, key=lambda key: (
-                dates[key], self._relevance(best[key])))
-        # Oldest: dated first, then the earliest; within a date the more relevant first.
-        return heapq.nsmallest(count, units, key=lambda key: (
-            not dates[key][0], dates[key][1], _negated(self._relevance(best[key]))))
+    def _order(self, found: _Few | _Many, sort: str, count: int) -> list[int]:
+        """The first ``count`` units (their numbers) in ``sort`` order."""
+        if sort != "relevance":
+            return found.by_date(sort == "newest", count)
+        # rank.rank orders the units' best records, title bonus and tiers included (but not
+        # the tier of alternatives: a unit is as good as its best record as typed or not).
+        unit_of = {d: u for u, d in enumerate(found.best)}
+        scores, words = self.matches.scores, self.matches.words
+        only = Matches(scores, words) if len(unit_of) == len(scores) else \
+            Matches({d: scores[d] for d in unit_of}, words & unit_of.keys())
+        return [unit_of[d] for _, d in rank.rank(only, self.records, self.titles, count)]
 
     def _record_unit(self, d: int) -> Unit:
         doc_id = self.records.doc_ids[d]
         return Unit((d,), doc_id, (doc_id,))
 
-    def _unit(self, found: list[int]) -> Unit:
-        doc_ids = self.records.doc_ids
-        shown = self._shown(found)
-        mine = sorted((d for d in found if doc_ids[d] == shown), key=self._relevance,
-                      reverse=True)
-        articles = tuple(sorted({doc_ids[d] for d in found}))
-        return Unit(tuple(mine), shown, articles)
+    def _unit(self, found: _Few | _Many, unit: int) -> Unit:
+        members, article_of = found.members(unit), self.layout.article_of.items
+        shown, doc_ids = found.shown(unit), self.layout.doc_ids
+        return Unit(tuple(d for d in members if article_of[d] == shown), doc_ids[shown],
+                    tuple(sorted({doc_ids[article_of[d]] for d in members})))
 
     # --- facets -----------------------------------------------------------------------------
 
-    def _facets(self, units: dict[object, list[int]], wanted: tuple[str, ...]
+    def _facets(self, found: _Few | _Many, wanted: tuple[str, ...]
                 ) -> dict[str, list[tuple[str, int]]]:
         """(value, count) of each facet asked for: sources by count, months in order."""
-        doc_ids, articles = self.records.doc_ids, self.records.articles
-        unit_articles = [{doc_ids[d] for d in found} for found in units.values()]
+        layout = self.layout
         counts: dict[str, list[tuple[str, int]]] = {}
         if "source" in wanted:
-            counts["source"] = self._source_counts(unit_articles)
+            counts["source"] = self._source_counts(found)
         if "month" in wanted:
-            months: dict[str, int] = {}
-            for found in unit_articles:
-                for month in {(articles[doc_id].get("published") or "")[:7]
-                              for doc_id in found} - {""}:
-                    months[month] = months.get(month, 0) + 1
-            counts["month"] = sorted(months.items())
+            tally = found.tally(layout.month_of)
+            counts["month"] = sorted((layout.months[m], n) for m, n in tally.items()
+                                     if layout.months[m])
         return counts
 
-    def _source_counts(self, unit_articles: list[set[str]]) -> list[tuple[str, int]]:
+    def _source_counts(self, found: _Few | _Many) -> list[tuple[str, int]]:
         """How many units ``source:value`` keeps, for each source of a matching article.
 
         The filter keeps an article whose normalized source *contains* the value, so a value
         counts the units of every source that contains it (人民网 counts 人民网客户端 too).
         Sources without a Han character are left out: the filter needs one to look for.
         """
-        articles = self.records.articles
-        # Units with the same sources count alike: count each set of sources once.
-        sets: dict[frozenset[str], int] = {}
-        for found in unit_articles:
-            key = frozenset(articles[doc_id]["source"] for doc_id in found)
-            sets[key] = sets.get(key, 0) + 1
-            for doc_id in found:
-                self.examples.setdefault(articles[doc_id]["source"], doc_id)
-        values = {source for sources in sets for source in sources
-                  if source and HAN_RUN_RE.search(source)}
-        counts = {value: sum(n for sources, n in sets.items()
-                             if any(value in source for source in sources))
-                  for value in values}
-        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        layout = self.layout
+        tally = found.tally(layout.source_of)
+        example = found.first_articles(layout.source_of)
+        counts = []
+        for source, count in tally.items():
+            if not layout.filterable[source]:
+                continue
+            wider = layout.containing(source)
+            if len(wider) > 1:
+                count = found.units_with(layout.source_of, wider)
+            value = layout.sources[source]
+            self.examples[value] = layout.doc_ids[example[source]]
+            counts.append((value, count))
+        return sorted(counts, key=lambda item: (-item[1], item[0]))
 
-def _negated(relevance: tuple[bool, float, int]) -> tuple[bool, float, int]:
-    """A relevance key that sorts the best first in ascending order."""
-    tier1, score, record = relevance
-    return (not tier1, -score, -record)
+
+# Above this many matching records, grouping and counting run in NumPy; below, NumPy's cost per
+# call (some microseconds, for some thirty calls) is more than the whole work in Python lists
+# (the median benchmark query matches 13 records; the two cost the same at 200 to 400).
+VECTORIZE_ABOVE = 300
+
+
+class _Few:
+    """One query's matching records grouped into units, in Python lists: the units are
+    numbered 0 .. total - 1 in the order they were first matched."""
+
+    def __init__(self, matches: Matches, layout: Layout, unit_of: Column | None) -> None:
+        scores, words = matches.scores, matches.words
+        self.layout = layout
+        article_of = layout.article_of.items
+        groups: dict[int, list[int]] = {}
+        if unit_of is None:
+            groups = {d: [d] for d in scores}
+        else:
+            units = unit_of.items
+            for d in scores:
+                groups.setdefault(units[article_of[d]], []).append(d)
+
+        def relevance(d: int) -> tuple[bool, float, int]:  # tier 1 first, the score, earlier
+            return (d in words, scores[d], -d)
+
+        # Each unit's records, best first: the order of search.query.rank within a unit.
+        self._members = [found if len(found) == 1 else sorted(found, key=relevance,
+                                                               reverse=True)
+                         for found in groups.values()]
+        self.total = len(self._members)
+        self.best = [found[0] for found in self._members]
+        self._relevance = relevance
+        self._matched = scores
+        # Each unit's matching articles.
+        self._articles = [(article_of[found[0]],) if len(found) == 1 else
+                          tuple({article_of[d] for d in found}) for found in self._members]
+
+    def members(self, unit: int) -> list[int]:
+        """A unit's records, best first."""
+        return self._members[unit]
+
+    def shown(self, unit: int) -> int:
+        """The article a unit shows: its earliest published matching article."""
+        articles = self._articles[unit]
+        return articles[0] if len(articles) == 1 else \
+            min(articles, key=self.layout.shown_rank.items.__getitem__)
+
+    def by_date(self, newest: bool, count: int) -> list[int]:
+        """The first ``count`` units by their shown article's date (the undated last), then
+        the most relevant first."""
+        date_of, relevance = self.layout.date_of.items, self._relevance
+
+        def key(unit: int) -> tuple:
+            date = date_of[self.shown(unit)]
+            tier1, score, earlier = relevance(self.best[unit])
+            return (date < 0, -date if newest else date, not tier1, -score, -earlier)
+
+        return sorted(range(self.total), key=key)[:count]
+
+    def tally(self, value_of: Column) -> dict[int, int]:
+        """Value -> how many units have a matching article with it (``value_of``: article
+        number -> value number)."""
+        of, counts = value_of.items, Counter[int]()
+        for articles in self._articles:
+            if len(articles) == 1:
+                counts[of[articles[0]]] += 1
+            else:
+                counts.update({of[a] for a in articles})
+        return counts
+
+    def units_with(self, value_of: Column, values: list[int]) -> int:
+        """How many units have a matching article whose value is one of ``values``."""
+        of, wanted = value_of.items, set(values)
+        return sum(any(of[a] in wanted for a in articles) for articles in self._articles)
+
+    def first_articles(self, value_of: Column) -> dict[int, int]:
+        """Value -> the first matching article with it."""
+        article_of, of = self.layout.article_of.items, value_of.items
+        first: dict[int, int] = {}
+        for d in self._matched:
+            first.setdefault(of[article_of[d]], article_of[d])
+        return first
+
+
+class _Many:
+    """One query's matching records grouped into units, in NumPy arrays: the units are
+    numbered 0 .. total - 1 in the order of their keys."""
+
+    def __init__(self, matches: Matches, layout: Layout, unit_of: Column | None) -> None:
+        scores, words = matches.scores, matches.words
+        n = len(scores)
+        self.layout = layout
+        self.records = np.fromiter(scores, dtype=np.int64, count=n)
+        self.scores = np.fromiter(scores.values(), dtype=np.float64, count=n)
+        self.tier1 = np.fromiter((d in words for d in scores), dtype=bool, count=n)
+        self.articles = layout.article_of.array[self.records]
+        keys = self.records if unit_of is None else unit_of.array[self.articles]
+        self.unit = np.unique(keys, return_inverse=True)[1].reshape(-1)
+        # The records by unit, then by relevance (tier 1 first, the score, the earlier
+        # record), each unit's best last: the order of search.query.rank within a unit.
+        self.by_unit = np.lexsort((-self.records, self.scores, self.tier1, self.unit))
+        grouped = self.unit[self.by_unit]
+        ends = np.flatnonzero(np.append(grouped[1:] != grouped[:-1], True))
+        self.total = len(ends)
+        self._ends = ends + 1
+        self._starts = np.concatenate(([0], self._ends[:-1])).astype(np.int64)
+        self._best = self.by_unit[ends]  # positions of each unit's best record
+        self.best = self.records[self._best].tolist()
+        # The article each unit shows: its earliest published matching article.
+        ranks = layout.shown_rank.array[self.articles[self.by_unit]]
+        self._shown = layout.by_shown[np.minimum.reduceat(ranks, self._starts)]
+
+    def members(self, unit: int) -> list[int]:
+        """A unit's records, best first."""
+        return self.records[self.by_unit[self._starts[unit]:self._ends[unit]][::-1]].tolist()
+
+    def shown(self, unit: int) -> int:
+        """The article a unit shows: its earliest published matching article."""
+        return int(self._shown[unit])
+
+    def by_date(self, newest: bool, count: int) -> list[int]:
+        """The first ``count`` units by their shown article's date (the undated last), then
+        the most relevant first."""
+        dates = self.layout.date_of.array[self._shown]
+        best = self._best
+        relevance = (self.records[best], -self.scores[best], ~self.tier1[best])
+        order = np.lexsort((*relevance, -dates if newest else dates, dates < 0))
+        return order[:count].tolist()
+
+    def _pairs(self, value_of: Column) -> tuple[np.ndarray, np.ndarray]:
+        """(value, unit) of each distinct pair of a unit and a value of its articles."""
+        values = max(value_of.values, 1)
+        pairs = np.unique(self.unit * values + value_of.array[self.articles])
+        return pairs % values, pairs // values
+
+    def tally(self, value_of: Column) -> dict[int, int]:
+        """Value -> how many units have a matching article with it (``value_of``: article
+        number -> value number)."""
+        found, _ = self._pairs(value_of)
+        tally = np.bincount(found, minlength=value_of.values)
+        present = np.flatnonzero(tally)
+        return dict(zip(present.tolist(), tally[present].tolist(), strict=True))
+
+    def units_with(self, value_of: Column, values: list[int]) -> int:
+        """How many units have a matching article whose value is one of ``values``."""
+        found, units = self._pairs(value_of)
+        return len(np.unique(units[np.isin(found, values)]))
+
+    def first_articles(self, value_of: Column) -> dict[int, int]:
+        """Value -> the first matching article with it."""
+        numbers, first = np.unique(value_of.array[self.articles], return_index=True)
+        return dict(zip(numbers.tolist(), self.articles[first].tolist(), strict=True))
+
+
+def _numbered(values: list[str]) -> tuple[list[str], Column]:
+    """The distinct values, sorted, and each value's number among them."""
+    distinct = sorted(set(values))
+    number = {value: i for i, value in enumerate(distinct)}
+    return distinct, Column.of((number[v] for v in values), len(values))

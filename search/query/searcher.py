@@ -10,7 +10,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import jieba
@@ -21,7 +20,7 @@ from search.config import Settings, load_settings
 from search.errors import ParameterError
 from search.index import IndexNotFound, build_info, check_format, current_build
 from search.query import rank
-from search.query.arrange import FACETS, GROUPS, SORTS, Arranger
+from search.query.arrange import FACETS, GROUPS, SORTS, Arranger, Layout
 from search.query.execute import Execution, IndexTerms
 from search.query.highlight import highlight, snippet
 from search.query.plan import Expanded, HanRun, Plan, QueryError, Words, plan_query
@@ -116,6 +115,7 @@ class Searcher(Planner):
         self._newest: object = None
         self._stories_key: object = None
         self._stories_cache = Stories()
+        self._layouts: dict[object, Layout] = {}  # by index generation
         # Every thread's Whoosh searcher, so that close() can close them all.
         self._open_searchers: set[object] = set()
         self._open()
@@ -226,8 +226,8 @@ class Searcher(Planner):
         matches = execution.run(plan.root)
         first, last = (page - 1) * per_page, page * per_page
         stories = self._stories(records) if group == "story" else None
-        arranger = Arranger(matches, records, execution.titles,
-                            stories.story_id if stories else str)
+        arranger = Arranger(matches, records, execution.titles, self._layout_of(records),
+                            stories)
         arranged = arranger.page(group, sort, first, last, facets)
         shown = [unit.records[0] for unit in arranged.units]
         explanations: dict[int, rank.Explanation] = {}
@@ -244,17 +244,15 @@ class Searcher(Planner):
             d = unit.records[0]
             score = rank.with_title(matches.scores[d], records, d, execution.titles) \
                 if execution.titles else matches.scores[d]
-            hit = self._hit(searcher, records, d, score, needles, explanations.get(d))
-            if group != "paragraph":
-                more = tuple(ParagraphMatch(records.paragraph(m), snippet(
+            more = None if group == "paragraph" else tuple(
+                ParagraphMatch(records.paragraph(m), snippet(
                     records.originals[m], needles, self.settings.snippet_length))
-                    for m in unit.records[1:1 + MORE_MATCHES])
-                hit = replace(hit, matches=more)
-            if stories is not None:
-                hit = replace(hit, copies=tuple(
-                    self._copy(searcher, records, doc_id)
-                    for doc_id in stories.story(unit.doc_id) if doc_id != unit.doc_id))
-            hits.append(hit)
+                for m in unit.records[1:1 + MORE_MATCHES])
+            copies = None if stories is None else tuple(
+                self._copy(searcher, records, doc_id)
+                for doc_id in stories.story(unit.doc_id) if doc_id != unit.doc_id)
+            hits.append(self._hit(searcher, records, d, score, needles, explanations.get(d),
+                                  more, copies))
         facet_counts = None
         if arranged.facets is not None:
             facet_counts = dict(arranged.facets)
@@ -339,7 +337,9 @@ class Searcher(Planner):
         return self._suggester_now().suggest(query, limit)
 
     def _hit(self, searcher, records: Records, docnum: int, score: float,  # noqa: ANN001
-             needles: tuple[str, ...], explanation: rank.Explanation | None) -> Hit:
+             needles: tuple[str, ...], explanation: rank.Explanation | None,
+             matches: tuple[ParagraphMatch, ...] | None = None,
+             copies: tuple[Copy, ...] | None = None) -> Hit:
         doc_id, text = records.doc_ids[docnum], records.originals[docnum]
         meta = self._article_meta(searcher, records, doc_id)
         return Hit(
@@ -347,7 +347,8 @@ class Searcher(Planner):
             snippet=snippet(text, needles, self.settings.snippet_length),
             score=round(float(score), 4), subtitle=meta["subtitle"], authors=meta["authors"],
             source=meta["source"], published=meta["published"], editors=meta["editors"],
-            explanation=explanation, original_url=meta.get("url") or "")
+            explanation=explanation, original_url=meta.get("url") or "", matches=matches,
+            copies=copies)
 
     def _copy(self, searcher, records: Records, doc_id: str) -> Copy:  # noqa: ANN001
         meta = self._article_meta(searcher, records, doc_id)
@@ -362,6 +363,19 @@ class Searcher(Planner):
                 self._stories_cache = Stories.load(key[0]) or Stories()  # type: ignore[index]
                 self._stories_key = key
             return self._stories_cache
+
+    def _layout_of(self, records: Records) -> Layout:
+        """The arrays that group, sort and count the records' index generation, made once."""
+        layout = self._layouts.get(records.generation)
+        if layout is None:
+            with self._records_lock:
+                layout = self._layouts.get(records.generation)
+                if layout is None:
+                    layout = Layout(records)
+                    # Keep the previous generation's too: threads switch over one by one.
+                    self._layouts = dict(list(self._layouts.items())[-1:]) | {
+                        records.generation: layout}
+        return layout
 
     def _article_meta(self, searcher, records: Records,  # noqa: ANN001
                       doc_id: str) -> dict[str, object]:
