@@ -10,7 +10,6 @@ for a title holding the query's text added to the best records of each tier only
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -95,13 +94,22 @@ def rank(matches: Matches, records: Records, titles: list[tuple[str, float]],
     record's title. Ties keep record order.
     """
     scores, tier1, alternative = matches.scores, matches.words, matches.alternative
+    records_ = np.fromiter(scores, np.int64, len(scores))
+    values = np.fromiter(scores.values(), np.float64, len(scores))
+    if len(tier1) == len(scores):  # (the words are among the scored records)
+        tiers = np.ones(len(scores))
+    else:
+        tiers = np.fromiter((d in tier1 for d in scores), bool, len(scores)) * -1.0 + 2
+    if alternative:  # (matching as words, through an alternative only)
+        tiers[(tiers == 1) & np.fromiter((d in alternative for d in scores), bool,
+                                          len(scores))] = 1.5
     ranked: list[tuple[float, int]] = []
     for tier in (1, 1.5, 2) if alternative else (1, 2):
         wanted = count - len(ranked)
         if wanted <= 0:
             break
-        best = heapq.nlargest(wanted + TITLE_WINDOW, (
-            (s, d) for d, s in scores.items() if _tier(d, tier1, alternative) == tier))
+        mine = np.flatnonzero(tiers == tier)
+        best = _largest(values[mine], records_[mine], wanted + TITLE_WINDOW)
         if titles:
             best = sorted(((with_title(s, records, d, titles), d) for s, d in best),
                           reverse=True)
@@ -109,10 +117,15 @@ def rank(matches: Matches, records: Records, titles: list[tuple[str, float]],
     return ranked
 
 
-def _tier(record: int, tier1: set[int], alternative: set[int]) -> float:
-    if record not in tier1:
-        return 2
-    return 1.5 if record in alternative else 1
+def _largest(values: np.ndarray, records: np.ndarray, count: int) -> list[tuple[float, int]]:
+    """The ``count`` largest (value, record) pairs, largest first: ``heapq.nlargest`` over
+    arrays, partitioning first so that only what can make the list is sorted."""
+    if len(values) > count:
+        threshold = np.partition(values, len(values) - count)[len(values) - count]
+        keep = values >= threshold
+        values, records = values[keep], records[keep]
+    order = np.lexsort((records, values))[::-1][:count]
+    return list(zip(values[order].tolist(), records[order].tolist(), strict=True))
 
 
 def with_title(score: float, records: Records, record: int,
