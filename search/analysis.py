@@ -8,21 +8,26 @@ land on the article's own characters whatever the script.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import marshal
 import os
 import re
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import jieba
+import jieba.finalseg
 from whoosh.analysis import Token, Tokenizer
 
+from search.errors import SearchError
 from search.text import HAN, HAN_RUN_RE, WIDTH_TABLE, script_folder
+
+T = TypeVar("T")
 
 # --- normalization ----------------------------------------------------------------------------
 
@@ -116,19 +121,146 @@ class _WholeFileMarshal:
 
 jieba.marshal = _WholeFileMarshal  # jieba's initialize() looks up its module's ``marshal``
 _jieba_ready = threading.Lock()
-_user_dicts_loaded: set[str] = set()
 
 
-def load_user_dict(path: Path | str | None) -> None:
-    """Add a jieba user dictionary (``word [freq] [tag]`` per line), once per process."""
-    if path is None:
-        return
-    path = os.fspath(path)
+# --- the user dictionary ----------------------------------------------------------------------
+
+
+class UserDictError(SearchError, ValueError):
+    """A user dictionary that cannot be read or has a malformed line; nothing was changed."""
+
+    code = "bad_user_dict"
+
+
+# One user word as jieba knows it: (word, frequency, tag). A file may leave the frequency out
+# (None): jieba then computes one that makes the word come out whole.
+UserWord = tuple[str, int | None, str]
+_USER_LINE = re.compile(
+    r"(?P<word>\S+)(?:[ \t]+(?P<freq>[0-9]{1,12}))?(?:[ \t]+(?P<tag>[A-Za-z]+))?")
+
+
+@dataclass(frozen=True)
+class UserDictionary:
+    """A jieba user dictionary as read from its file: its words in the order written, each
+    normalized as the text it cuts is (so 臺積電 is the word 台积电), and the SHA-256 of the
+    file's bytes ("" when there is no file)."""
+
+    words: tuple[UserWord, ...] = ()
+    sha256: str = ""
+    path: str = ""
+
+    @classmethod
+    def read(cls, path: Path | str | None) -> UserDictionary:
+        """Read ``word [frequency] [tag]`` per line (blank lines and ``#`` comments skipped).
+
+        No file (or ``path`` None) is an empty dictionary. Raises :class:`UserDictError` for a
+        file that cannot be read, is not UTF-8, or has a line that is not ``word [frequency]
+        [tag]``, naming the line: a half-read dictionary would drop words from the index.
+        """
+        if path is None or not os.path.exists(path):
+            return cls(path=os.fspath(path or ""))
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            raise UserDictError(f"cannot read the user dictionary {path}: "
+                                f"{e.strerror or e}") from None
+        try:
+            text = data.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError as e:
+            line = data[:e.start].count(b"\n") + 1
+            raise UserDictError(f"the user dictionary {path} is not UTF-8 (line {line})") from None
+        words = []
+        for number, line in enumerate(text.splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            match = _USER_LINE.fullmatch(line)
+            if match is None:
+                raise UserDictError(f"{path}, line {number}: {line[:40]!r} is not "
+                                    "'word [frequency] [tag]'")
+            freq = match["freq"]
+            words.append((normalize(match["word"]).text, int(freq) if freq else None,
+                          match["tag"] or ""))
+        return cls(tuple(words), hashlib.sha256(data).hexdigest(), os.fspath(path))
+
+
+# What jieba's dictionary held before a user word changed it: key -> frequency (None: absent).
+_jieba_base: dict[str, int | None] = {}
+_force_split_base: dict[str, bool] = {}
+_tags_base: dict[str, str | None] = {}
+_user_words_now: tuple[UserWord, ...] = ()
+# Caches of segmented text, emptied whenever the user words change (see segmentation_cache).
+_segmentation_caches: list[Callable[[], None]] = []
+
+
+def segmentation_cache(maxsize: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """``functools.lru_cache`` for results that depend on how jieba cuts text: emptied when
+    :func:`use_user_words` changes the user words."""
+    def decorate(function: Callable[..., T]) -> Callable[..., T]:
+        cached = lru_cache(maxsize=maxsize)(function)
+        _segmentation_caches.append(cached.cache_clear)
+        return cached
+    return decorate
+
+
+def use_user_words(words: Sequence[UserWord]) -> tuple[UserWord, ...]:
+    """Make jieba cut text with exactly these user words, and none given before; return each
+    word as jieba now has it (its frequency computed where ``words`` left it out), in order.
+
+    Done here, not with ``jieba.load_userdict``, for two reasons. Words can be taken away:
+    jieba's dictionary is first put back as it was before any user word. And jieba's total
+    frequency is left as it is (``load_userdict`` adds every word's frequency to it): then the
+    cut of a text that does not contain a user word is exactly what it was without the word, so
+    a changed dictionary only changes the paragraphs that contain its changed words (the
+    paragraphs ``zhsearch update`` analyses again). The words as returned give jieba the same
+    state again, whatever was applied before: searchers apply the words an index records.
+    """
+    global _user_words_now
+    words = tuple(words)
     with _jieba_ready:
-        if path in _user_dicts_loaded or not os.path.isfile(path):
-            return
-        jieba.load_userdict(path)
-        _user_dicts_loaded.add(path)
+        if words is _user_words_now or words == _user_words_now:
+            return _user_words_now
+        jieba.dt.check_initialized()
+        tokenizer, force_split = jieba.dt, jieba.finalseg.Force_Split_Words
+        for key, freq in _jieba_base.items():
+            if freq is None:
+                tokenizer.FREQ.pop(key, None)
+            else:
+                tokenizer.FREQ[key] = freq
+        for word, held in _force_split_base.items():
+            (force_split.add if held else force_split.discard)(word)
+        for word, tag in _tags_base.items():
+            if tag is None:
+                tokenizer.user_word_tag_tab.pop(word, None)
+            else:
+                tokenizer.user_word_tag_tab[word] = tag
+        applied = []
+        for word, freq, tag in words:
+            if freq is None:  # as jieba's add_word computes it, over the words so far
+                freq = tokenizer.suggest_freq(word, False)
+            for key in (word[:end] for end in range(1, len(word) + 1)):
+                _jieba_base.setdefault(key, tokenizer.FREQ.get(key))
+                tokenizer.FREQ.setdefault(key, 0)  # the prefixes jieba's cut walks through
+            tokenizer.FREQ[word] = freq
+            _tags_base.setdefault(word, tokenizer.user_word_tag_tab.get(word))
+            if tag:
+                tokenizer.user_word_tag_tab[word] = tag
+            _force_split_base.setdefault(word, word in force_split)
+            if freq == 0:  # jieba's way of saying: never one word, not even by its HMM
+                force_split.add(word)
+            applied.append((word, freq, tag))
+        _user_words_now = tuple(applied)
+        for clear in _segmentation_caches:
+            clear()
+        return _user_words_now
+
+
+def load_user_dict(path: Path | str | None) -> UserDictionary:
+    """Read the user dictionary at ``path`` (see :meth:`UserDictionary.read`) and make jieba
+    cut text with its words (:func:`use_user_words`), instead of any given before; return it
+    with its words as jieba now has them (every frequency given)."""
+    dictionary = UserDictionary.read(path)
+    return replace(dictionary, words=use_user_words(dictionary.words))
 
 
 def _han_words(run: str, with_parts: bool) -> Iterator[tuple[str, int, int, bool]]:
@@ -270,7 +402,7 @@ class IndexAnalysis:
                          if w.norm_end - w.norm_start == 1)
 
 
-@lru_cache(maxsize=8)
+@segmentation_cache(maxsize=8)
 def index_analysis(text: str) -> IndexAnalysis:
     """Analyze a paragraph for the index, once: the word and substring fields both use it.
 

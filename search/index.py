@@ -19,7 +19,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,10 +36,12 @@ from whoosh.fields import COLUMN, DATETIME, ID, NUMERIC, STORED, TEXT, Schema
 from whoosh.formats import Existence
 
 from search.analysis import (
+    UserDictionary,
     character_analyzer,
     load_user_dict,
     normalize,
     pair_analyzer,
+    query_pairs,
     word_analyzer,
 )
 from search.documents import (
@@ -55,6 +58,7 @@ from search.documents import (
 from search.errors import SearchError
 from search.segments import WorkerLost, write_index
 from search.stories import Signature, Stories, restore_files, signature, stories_files
+from search.text import HAN_RUN_RE
 from search.whoosh_adapter import ColumnPart, derived_arrays
 
 # The article fields on every record (for filters), also kept per article in ``article``.
@@ -62,6 +66,10 @@ ARTICLE_FIELDS = ("title", "author", "source")
 CURRENT = "CURRENT"
 BUILDS = "builds"
 BUILD_INFO = "build.json"
+# The user dictionary a build was made with, its words as jieba had them (see
+# search.analysis.use_user_words): what an update compares the file with, and what searchers
+# cut queries with.
+USER_DICT_FILE = "user_dict.json"
 # Recorded in build.json; raised whenever the schema or the meaning of a field changes, so that
 # a searcher or an update refuses a build it would misread.
 INDEX_FORMAT = 8
@@ -162,6 +170,10 @@ class BuildReport:
     added: list[str] = field(default_factory=list)  # updates only
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    # Unchanged articles indexed again for a changed user dictionary.
+    resegmented: list[str] = field(default_factory=list)
+    # Updates only: what a changed user dictionary made the update do (None: it had not changed).
+    dictionary: DictionaryChange | None = None
     # The repost signature of every article read, from which the build's stories are made.
     signatures: list[Signature] = field(default_factory=list, repr=False)
 
@@ -187,6 +199,28 @@ class BuildReport:
         self.spam.extend(part.spam)
         self.repairs.extend(part.repairs)
         self.signatures.extend(part.signatures)
+
+
+@dataclass
+class DictionaryChange:
+    """What an update did about a changed user dictionary.
+
+    Only the paragraphs holding a word added, changed (in frequency or tag) or removed are cut
+    differently (see :func:`search.analysis.use_user_words`); their articles are indexed again,
+    every record of them, since an article's records stay together in the index.
+    """
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    # Records (paragraphs, or an article's header) holding one of the words: cut anew.
+    paragraphs: int = 0
+    articles: list[str] = field(default_factory=list)  # their articles, indexed again
+    records: int = 0  # the records of those articles written again, the other paragraphs too
+
+    @property
+    def words(self) -> list[str]:
+        return sorted({*self.added, *self.changed, *self.removed})
 
 
 def records(doc: Document) -> Iterator[dict[str, object]]:
@@ -269,6 +303,71 @@ def build_info(build_dir: Path) -> dict[str, object]:
         return json.loads((build_dir / BUILD_INFO).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+# --- the user dictionary a build was made with -------------------------------------------------
+
+
+def save_user_dict(build_dir: Path, dictionary: UserDictionary) -> None:
+    """Record in the build the user dictionary its text was cut with (atomically)."""
+    record = {"path": dictionary.path, "sha256": dictionary.sha256,
+              "words": [list(word) for word in dictionary.words]}
+    tmp = Path(build_dir) / (USER_DICT_FILE + ".tmp")
+    tmp.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, Path(build_dir) / USER_DICT_FILE)
+
+
+def recorded_user_dict(build_dir: Path) -> UserDictionary | None:
+    """The user dictionary the build records (words as jieba had them), or None for a build
+    that records none (made by an older zhsearch) or whose record is damaged."""
+    try:
+        record = json.loads((Path(build_dir) / USER_DICT_FILE).read_text(encoding="utf-8"))
+        words = tuple((str(w), int(f), str(t)) for w, f, t in record["words"])
+        return UserDictionary(words, str(record["sha256"]), str(record["path"]))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def user_dict_files(build_dir: Path) -> dict[str, bytes]:
+    """The bytes of the build's user dictionary record, to put back with ``restore_files``."""
+    path = Path(build_dir) / USER_DICT_FILE
+    return {USER_DICT_FILE: path.read_bytes()} if path.exists() else {}
+
+
+def dictionary_change(recorded: UserDictionary | None,
+                      dictionary: UserDictionary) -> DictionaryChange | None:
+    """The words added, changed (frequency or tag) or removed from ``recorded`` (None: a build
+    that records no dictionary, taken as one without words) to ``dictionary``; None when no word
+    changed. Only words of Han characters count: jieba cuts only runs of them here."""
+    before = {w: (f, t) for w, f, t in recorded.words} if recorded else {}
+    after = {w: (f, t) for w, f, t in dictionary.words}
+    han = {w for w in {*before, *after} if HAN_RUN_RE.fullmatch(w)}
+    change = DictionaryChange(
+        added=sorted(w for w in han if w not in before),
+        changed=sorted(w for w in han if w in before and w in after and before[w] != after[w]),
+        removed=sorted(w for w in han if w not in after))
+    return change if change.words else None
+
+
+def holding(searcher, words: Sequence[str]) -> Counter[str]:  # noqa: ANN001
+    """The articles whose live records hold any of ``words`` (normalized Han text) in their
+    searchable text: doc_id -> how many of its records do.
+
+    The candidates of a word are the records holding all of its character pairs (for one
+    character: the character, in the character or the word field), read with Whoosh's own
+    queries; each is checked on its text.
+    """
+    from whoosh.query import And, Or, Term
+
+    reader = searcher.reader()
+    texts = reader.column_reader("norm")
+    found: set[int] = set()
+    for word in words:
+        query = And([Term("pairs", p) for p in query_pairs(word)]) if len(word) > 1 \
+            else Or([Term("chars", word), Term("words", word)])
+        needle = word.encode("utf-8")
+        found.update(d for d in searcher.docs_for_query(query) if needle in texts[d])
+    return Counter(searcher.stored_fields(d)["doc_id"] for d in found)
 
 
 def _check_folder(index_dir: Path) -> None:
@@ -378,7 +477,7 @@ def build(sources: Sequence[Path], index_dir: Path, *, procs: int | None = None,
     sources = [Path(s) for s in sources]
     _check_folder(index_dir)
     files = _scan(sources)
-    load_user_dict(user_dict)
+    dictionary = load_user_dict(user_dict)  # a bad one stops the build before it starts
     procs = procs or os.cpu_count() or 1
     report = BuildReport(index_dir=index_dir)
     with _locked(index_dir) as lock:
@@ -390,6 +489,7 @@ def build(sources: Sequence[Path], index_dir: Path, *, procs: int | None = None,
             raise _unwritable(index_dir, e) from None
         try:
             _write_build(build_dir, sources, files, procs, progress, lock, report, repair)
+            save_user_dict(build_dir, dictionary)
         except BaseException as e:
             shutil.rmtree(build_dir, ignore_errors=True)
             if isinstance(e, OSError):
@@ -512,7 +612,7 @@ def update(sources: Sequence[Path] | None, index_dir: Path, *, user_dict: Path |
                                 "name them with --source")
         sources = [Path(s) for s in recorded]
     sources = [Path(s) for s in sources]
-    load_user_dict(user_dict)
+    dictionary = load_user_dict(user_dict)  # a bad one stops the update before it starts
     report = BuildReport(index_dir=index_dir)
     files = _scan(sources)
     current_build(index_dir)  # no index here: say so before creating a lock file in the folder
@@ -520,7 +620,7 @@ def update(sources: Sequence[Path] | None, index_dir: Path, *, user_dict: Path |
         try:
             build_dir = current_build(index_dir)
             check_format(build_dir)
-            _update_build(build_dir, files, sources, report, repair)
+            _update_build(build_dir, files, sources, report, repair, dictionary)
         except OSError as e:
             raise _unwritable(index_dir, e) from None
     report.seconds = time.perf_counter() - started
@@ -528,45 +628,61 @@ def update(sources: Sequence[Path] | None, index_dir: Path, *, user_dict: Path |
 
 
 def _update_build(build_dir: Path, files: list[SourceFile], sources: Sequence[Path],
-                  report: BuildReport, repair: bool) -> None:
-    """Apply the added, changed and removed documents of ``files`` to the build in place.
+                  report: BuildReport, repair: bool, dictionary: UserDictionary) -> None:
+    """Apply the added, changed and removed documents of ``files`` to the build in place, and
+    the changes of the user dictionary to the articles that hold a changed word.
 
     Files are read as a build reads them (:func:`~search.documents.ingest`), so the index an
     update leaves holds what a build from the same files would: an article whose file is now
     skipped is removed, with the reason among the skipped files.
     """
     ix = whoosh_index.open_dir(build_dir)
+    recorded = recorded_user_dict(build_dir)
+    change = dictionary_change(recorded, dictionary)
     with ix.searcher() as searcher:
         indexed = {fields["doc_id"]: fields["meta"]["content_hash"]
                    for fields in searcher.documents(paragraph=0)}
+        held = holding(searcher, change.words) if change is not None else Counter()
+    report.dictionary = change
     writer = ix.writer(limitmb=_WRITER_LIMIT_MB, compound=False,
                        codec=W3Codec(blocklimit=_BLOCK_POSTINGS))
     listed: set[str] = set()
+    resegment = set(held)
     try:
-        for doc in changed_documents(files, indexed, report, repair, listed):
+        for doc in changed_documents(files, indexed, report, repair, listed, resegment):
             writer.delete_by_term("doc_id", doc.doc_id)
             for record in records(doc):
                 writer.add_document(**record)
+            if change is not None and doc.doc_id in resegment:
+                change.records += len(doc.paragraphs) + 1
         for doc_id in sorted(set(indexed) - listed):
             report.removed.append(doc_id)
             writer.delete_by_term("doc_id", doc_id)
-        if not (report.added or report.changed or report.removed):
+        if change is not None:  # the articles indexed again for it, and not changed anyway
+            change.articles = sorted(report.resegmented)
+            change.paragraphs = sum(held[d] for d in change.articles)
+        if not (report.added or report.changed or report.removed or report.resegmented):
             writer.cancel()
+            if recorded != dictionary:  # nothing holds the words: only the record changes
+                save_user_dict(build_dir, dictionary)
             return
         stories = Stories.load(build_dir)
         if stories is None:
             raise IndexNotFound(f"the stories of the index at {build_dir.parent.parent} are "
                                 "missing or damaged: run 'zhsearch build' to rebuild it")
-        stories.remove([*report.changed, *report.removed])
+        stories.remove([*report.changed, *report.removed, *report.resegmented])
         stories.add(report.signatures)
         # Saved before the commit, so that a searcher that sees the new index reads its
         # stories; put back if the commit fails.
-        saved = stories_files(build_dir)
+        saved = stories_files(build_dir) | user_dict_files(build_dir)
         stories.save(build_dir)
+        save_user_dict(build_dir, dictionary)
         try:
             writer.commit()
         except BaseException:
             restore_files(build_dir, saved)
+            if USER_DICT_FILE not in saved:
+                (build_dir / USER_DICT_FILE).unlink(missing_ok=True)
             raise
     except BaseException:
         with suppress(Exception):  # the first error is the one to report
@@ -581,22 +697,29 @@ def _update_build(build_dir: Path, files: list[SourceFile], sources: Sequence[Pa
 
 
 def changed_documents(files: Sequence[SourceFile], indexed: Mapping[str, str],
-                      report: BuildReport, repair: bool, listed: set[str]) -> Iterator[Document]:
-    """The documents of ``files`` added or changed since they were indexed, read as a build
-    reads them (:func:`~search.documents.ingest`).
+                      report: BuildReport, repair: bool, listed: set[str],
+                      resegment: Set[str] = frozenset()) -> Iterator[Document]:
+    """The documents of ``files`` added or changed since they were indexed, and those of
+    ``resegment`` (to be cut again with a changed user dictionary), read as a build reads them
+    (:func:`~search.documents.ingest`).
 
     ``indexed`` maps each indexed doc_id to its content hash. The report records what was
-    added, changed or skipped (with the reason) and counts what is read; ``listed`` receives
-    every doc_id still in the files, so that the caller can remove the others.
+    added, changed, cut again (``resegmented``) or skipped (with the reason) and counts what is
+    read; ``listed`` receives every doc_id still in the files, so that the caller can remove
+    the others.
     """
-    for item in (item for file in files for item in ingest(file, repair=repair, indexed=indexed)):
+    reading = {d: h for d, h in indexed.items() if d not in resegment} if resegment else indexed
+    for item in (item for file in files for item in ingest(file, repair=repair, indexed=reading)):
         if isinstance(item, Skipped):
             report.skipped.append(item)
             continue
         listed.add(item.doc_id)
         if isinstance(item, Unchanged):
             continue
-        (report.changed if item.doc_id in indexed else report.added).append(item.doc_id)
+        if item.doc_id in resegment and indexed[item.doc_id] == item.content_hash:
+            report.resegmented.append(item.doc_id)
+        else:
+            (report.changed if item.doc_id in indexed else report.added).append(item.doc_id)
         report.count(item)
         report.signatures.append(signature(item))
         yield item

@@ -92,6 +92,15 @@ def update_command(sources: tuple[Path, ...], index: Path | None, repair: bool |
         raise click.ClickException(_INTERRUPTED) from None
     click.echo(f"added {len(report.added)}, changed {len(report.changed)}, "
                f"removed {len(report.removed)}")
+    change = report.dictionary
+    if change is not None:
+        listed = "; ".join(f"{what} {', '.join(words[:5])}{' ...' if len(words) > 5 else ''}"
+                           for what, words in (("added", change.added),
+                                               ("changed", change.changed),
+                                               ("removed", change.removed)) if words)
+        click.echo(f"user dictionary: {listed}; {change.paragraphs} paragraphs hold these "
+                   f"words and were cut again: {len(change.articles)} articles indexed again "
+                   f"({change.records} records), nothing else")
     _summary(report, "updated")
 
 

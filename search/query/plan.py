@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from search.analysis import (
     SEGMENT_RE,
@@ -23,6 +22,7 @@ from search.analysis import (
     normalize,
     query_characters,
     query_pairs,
+    segmentation_cache,
     words,
 )
 from search.config import Settings
@@ -399,13 +399,13 @@ def _chunks(normalized_text: str) -> tuple[Chunk, ...]:
                  for m in SEGMENT_RE.finditer(normalized_text))
 
 
-@lru_cache(maxsize=4096)
+@segmentation_cache(maxsize=4096)
 def _han_run(han: str) -> HanRun:
     content = tuple(w for w in _run_words(han) if w not in STOP_WORDS)
     return HanRun(han, content, tuple(query_pairs(han)) if len(han) > 1 else ())
 
 
-@lru_cache(maxsize=4096)
+@segmentation_cache(maxsize=4096)
 def _run_words(han: str) -> tuple[str, ...]:
     """jieba's words of a run, function words included: they cover the run end to end."""
     return tuple(w.term for w in words(han, with_parts=False, keep_stops=True))

@@ -15,10 +15,16 @@ from pathlib import Path
 import jieba
 from whoosh import index as whoosh_index
 
-from search.analysis import load_user_dict, normalize
+from search.analysis import UserWord, load_user_dict, normalize, use_user_words
 from search.config import Settings, load_settings
 from search.errors import ParameterError
-from search.index import IndexNotFound, build_info, check_format, current_build
+from search.index import (
+    IndexNotFound,
+    build_info,
+    check_format,
+    current_build,
+    recorded_user_dict,
+)
 from search.query import rank
 from search.query.arrange import FACETS, GROUPS, SORTS, Arranger, Layout
 from search.query.execute import Execution, IndexTerms
@@ -44,8 +50,9 @@ class Planner:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        load_user_dict(settings.user_dict)
+        self._settings_words: tuple[UserWord, ...] | None = None
         jieba.initialize()  # load the dictionary now, not on the first query
+        use_user_words(self.user_words())
         regional_vocabulary()  # the regional words, read once per process
         # The synonyms file, re-read when it changes; ``synonyms.problems`` says what was not.
         self.synonyms = SynonymFile(self.settings.synonyms)
@@ -63,10 +70,20 @@ class Planner:
                     made = self._suggester = (generation, make())
         return made[1]
 
+    def user_words(self) -> tuple[UserWord, ...]:
+        """The user dictionary's words that queries are cut with, as the index's text was:
+        here those of the settings' file, read once (a searcher whose index records the words
+        it was cut with overrides this)."""
+        if self._settings_words is None:
+            self._settings_words = load_user_dict(self.settings.user_dict).words
+        return self._settings_words
+
     def plan(self, query: str, regional: bool = True) -> Plan | None:
         """The checked plan of ``query`` (see :func:`~search.query.plan.plan_query`), its
         words expanded with their synonyms, and their regional forms unless ``regional`` is
         off."""
+        # A no-op unless the words changed (an update) or another searcher changed them.
+        use_user_words(self.user_words())
         return plan_query(query, self.settings, self.thesaurus(regional))
 
     def thesaurus(self, regional: bool = True) -> Thesaurus | None:
@@ -118,6 +135,7 @@ class Searcher(Planner):
         self._layouts: dict[object, Layout] = {}  # by index generation
         # Every thread's Whoosh searcher, so that close() can close them all.
         self._open_searchers: set[object] = set()
+        self._words: tuple[object, tuple[UserWord, ...]] | None = None  # of one generation
         self._open()
         super().__init__(self.settings)
 
@@ -133,6 +151,21 @@ class Searcher(Planner):
             self._meta = {}
             self._generation += 1
             self._checked = time.monotonic()
+
+    def user_words(self) -> tuple[UserWord, ...]:
+        """The user words the live index generation was cut with (as its build records them;
+        the settings' file for a build that records none): queries are cut alike, whatever
+        the file says now, until ``zhsearch update`` applies it to the index."""
+        if getattr(self._local, "searcher", None) is None:  # not searched yet: open none
+            key: tuple[object, object] = (self._build_dir, None)
+        else:
+            key = (self._local.build_dir, self._whoosh().reader().generation())
+        words = self._words
+        if words is None or words[0] != key:
+            recorded = recorded_user_dict(key[0])
+            words = self._words = (key, recorded.words if recorded is not None
+                                   else super().user_words())
+        return words[1]
 
     def _whoosh(self):  # noqa: ANN202 - a whoosh.searching.Searcher
         """This thread's Whoosh searcher, refreshed when the index has changed."""
