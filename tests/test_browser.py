@@ -11,6 +11,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -32,6 +33,19 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DESKTOP = {"width": 1100, "height": 900}
+# Months of one brief each in the archive, 2021-01 to 2023-06.
+MANY_MONTHS = 30
+# The boxes of the month chart's bars and labels, in the page's pixels.
+CHART_BOXES = """svg => {
+    const box = e => { const r = e.getBoundingClientRect();
+                       return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
+    return {chart: box(svg),
+            bars: [...svg.querySelectorAll("a")].map(a => ({
+                href: a.getAttribute("href"), title: a.querySelector("title").textContent,
+                ...box(a.querySelector("rect"))})),
+            rows: [...svg.querySelectorAll("g")].map(g => [...g.querySelectorAll("text")].map(
+                t => ({text: t.textContent, ...box(t)})))};
+}"""
 PHONE = {"width": 390, "height": 844}
 
 
@@ -160,6 +174,11 @@ def archive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         (source / f"brief{n}.txt").write_text(
             f"枣庄快讯第{n}期\n\n来源：{site} 2023-{month}-1{n} 08:00\n\n"
             f"枣庄第{n}项民生工程今天开工。", encoding="utf-8")
+    for n in range(MANY_MONTHS):  # one a month, for a chart of many months
+        year, month = 2021 + n // 12, n % 12 + 1
+        (source / f"tengzhou{n}.txt").write_text(
+            f"滕州月报第{n}期\n\n来源：新华网 {year}-{month:02d}-15 08:00\n\n"
+            f"滕州本月第{n}批项目签约。", encoding="utf-8")
     index = tmp_path_factory.mktemp("browser-archive-index")
     build([source], index, procs=1)
     app = make_app(index, testing=False)
@@ -278,5 +297,48 @@ def test_suggestions_wait_for_the_input_method_and_work_from_the_keyboard(server
             with plain.expect_navigation():
                 plain.get_by_role("button", name="搜索").click()
             assert unquote(urlsplit(plain.url).query) == "q=枣庄"
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize(("query", "months"), [("枣庄", 4), ("滕州月报", MANY_MONTHS)])
+def test_the_month_chart_labels_never_overlap_and_every_bar_links_its_month(
+        archive_server: str, screenshot_dir: Path, query: str, months: int) -> None:
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=DESKTOP, locale="zh-CN")
+            page.goto(archive_server + "/?q=" + query)
+            chart = page.locator("svg.facet-months")
+            boxes = chart.evaluate(CHART_BOXES)
+            bars, (month_row, year_row) = boxes["bars"], boxes["rows"]
+            assert len(bars) == months
+            for bar in bars:  # each bar a link to its month, its count in a <title>
+                month = unquote(bar["href"]).rsplit("date:", 1)[1].split("&")[0]
+                assert bar["title"].startswith(month + "：") and int(bar["title"][8:]) >= 1
+                assert bar["right"] > bar["left"]
+            assert [b["left"] for b in bars] == sorted(b["left"] for b in bars)
+            first_year = unquote(bars[0]["href"]).rsplit("date:", 1)[1][:4]
+            assert month_row and year_row and year_row[0]["text"] == first_year
+            assert len(month_row) < months if months > 12 else len(month_row) == months
+            for row in (month_row, year_row):
+                for label in row:  # legible: inside the chart, under the bars
+                    assert boxes["chart"]["left"] <= label["left"] < label["right"] \
+                        <= boxes["chart"]["right"]
+                    assert label["top"] >= max(b["bottom"] for b in bars) - 1
+                for before, after in pairwise(row):
+                    assert before["right"] <= after["left"], (before, after)
+            assert max(m["bottom"] for m in month_row) <= min(y["top"] for y in year_row) + 1
+            if months == MANY_MONTHS:
+                page.locator(".facets").screenshot(
+                    path=str(screenshot_dir / "screenshot-months.png"))
+                # The last, narrow bar is still a link that narrows to its month.
+                with page.expect_navigation():
+                    chart.locator("a").last.click()
+                assert page.get_by_role("status").inner_text().startswith("找到 1 篇报道")
+                assert "date:2023-06" in page.locator(".chip").inner_text()
         finally:
             browser.close()

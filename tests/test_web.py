@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from search.query import ResultPage
 from tests.conftest import ROOT, SEEDS, make_app
 from web import CONTENT_SECURITY_POLICY, create_app
 from web.searcher import close_searcher
-from web.views import pagination
+from web.views import LABEL_GAP, MONTH_LABEL_WIDTH, YEAR_LABEL_WIDTH, month_bars, pagination
 
 TEMPLATES = ROOT / "web" / "templates"
 
@@ -455,3 +456,29 @@ def test_settings_come_from_environment_then_test_config(
         assert client.get("/api/search?q=工业&per_page=51").status_code == 400
     finally:
         close_searcher(app)
+
+
+@pytest.mark.parametrize("count", [1, 4, 7, 13, 40, 300])
+def test_month_chart_labels_keep_their_distance_at_any_number_of_months(count: int) -> None:
+    months = [(f"{1990 + n // 12}-{n % 12 + 1:02d}", n % 5 + 1) for n in range(count)]
+    chart = month_bars(months, lambda month: f"/?q=x+date:{month}")
+    assert chart is not None
+    bars = chart["bars"]
+    assert [(b["month"], b["count"], b["href"]) for b in bars] == [
+        (month, n, f"/?q=x+date:{month}") for month, n in months]
+    assert all(0 < b["width"] and b["x"] + b["width"] <= chart["width"] for b in bars)
+    assert [b["x"] for b in bars] == sorted({b["x"] for b in bars})  # no bar on another
+    months_row, years_row = chart["month_labels"], chart["year_labels"]
+    # Month numbers are centred, years start at their x: neither leaves the chart.
+    assert all(MONTH_LABEL_WIDTH / 2 <= label["x"] <= chart["width"] - MONTH_LABEL_WIDTH / 2
+               for label in months_row)
+    assert all(0 <= label["x"] <= chart["width"] - YEAR_LABEL_WIDTH for label in years_row)
+    assert all(b["x"] - a["x"] >= MONTH_LABEL_WIDTH for a, b in pairwise(months_row))
+    assert all(b["x"] - a["x"] >= YEAR_LABEL_WIDTH + LABEL_GAP
+               for a, b in pairwise(years_row))
+    assert years_row[0]["text"] == "1990" and months_row[0]["text"] == "1"
+    assert [label["text"] for label in years_row] == [
+        str(1990 + n) for n in range((count - 1) // 12 + 1)] if count <= 40 else years_row
+    # As many month numbers as fit: all of them while bars are wide enough.
+    assert len(months_row) == count if count <= 13 else \
+        len(months_row) >= chart["width"] // (MONTH_LABEL_WIDTH + LABEL_GAP) // 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -36,6 +37,9 @@ GROUP_LABELS = {"story": "报道", "article": "文章", "paragraph": "段落"}
 SORT_LABELS = {"relevance": "相关度", "newest": "最新", "oldest": "最早"}
 # The month chart, in CSS pixels.
 CHART_WIDTH, CHART_HEIGHT, BAR_WIDTH = 240, 60, 40
+# The widest labels under the month chart, in pixels of its 10px digits with a little to spare
+# ("12", "2023"), and the space wanted between two labels of a row.
+MONTH_LABEL_WIDTH, YEAR_LABEL_WIDTH, LABEL_GAP = 14, 28, 4
 
 
 @bp.app_template_filter("display_date")
@@ -136,21 +140,45 @@ def without(query: str, clause: str) -> str:
 
 def month_bars(months: list[tuple[str, int]], href: Callable[[str], str]
                ) -> dict[str, object] | None:
-    """The month facet as the geometry of an SVG bar chart: one linked bar per month."""
+    """The month facet as the geometry of an SVG bar chart: one linked bar per month, and
+    under them a row of month numbers and a row of years, each thinned so that no two labels
+    overlap however many months there are (the bars get narrower; each keeps its link and its
+    count in a ``<title>``)."""
     if not months:
         return None
     highest = max(count for _, count in months)
-    width = min(BAR_WIDTH, CHART_WIDTH // len(months))
+    step = min(BAR_WIDTH, CHART_WIDTH / len(months))  # a fraction of a pixel for many months
+    gap = min(2.0, step / 5)
+    width = step * len(months)
     bars = []
     for i, (month, count) in enumerate(months):
         height = max(2, round(CHART_HEIGHT * count / highest))
-        bars.append({"month": month, "count": count, "href": href(month), "x": i * width,
-                     "y": CHART_HEIGHT - height, "width": max(1, width - 2),
-                     "height": height})
-    # Label the first and last months, and every month when there is room.
-    every = 1 if width >= 28 else len(months)
-    return {"bars": bars, "width": width * len(months), "height": CHART_HEIGHT,
-            "labels": [b for i, b in enumerate(bars) if i % every == 0 or i == len(bars) - 1]}
+        bars.append({"month": month, "count": count, "href": href(month),
+                     "x": round(i * step, 2), "y": CHART_HEIGHT - height,
+                     "width": round(step - gap, 2), "height": height})
+    # Every nth month, centred under its bar; a year where its first month is.
+    # (A label moved in from an edge may stand closer to the next one than the gap.)
+    every = math.ceil((MONTH_LABEL_WIDTH + LABEL_GAP) / step)
+    month_labels = _spaced([(str(int(bar["month"][5:7])), bar["x"] + (step - gap) / 2)
+                            for bar in bars[::every]], MONTH_LABEL_WIDTH,
+                           MONTH_LABEL_WIDTH / 2, width - MONTH_LABEL_WIDTH / 2)
+    year_labels = _spaced([(bar["month"][:4], bar["x"]) for i, bar in enumerate(bars)
+                           if not i or bar["month"][:4] != bars[i - 1]["month"][:4]],
+                          YEAR_LABEL_WIDTH + LABEL_GAP, 0, width - YEAR_LABEL_WIDTH)
+    return {"bars": bars, "width": round(width, 2), "height": CHART_HEIGHT,
+            "month_labels": month_labels, "year_labels": year_labels}
+
+
+def _spaced(labels: list[tuple[str, float]], space: float, low: float, high: float
+            ) -> list[dict[str, object]]:
+    """The labels (text, x) moved within ``low`` to ``high``, each kept only if it stands at
+    least ``space`` after the last one kept (so that the two do not overlap)."""
+    kept: list[dict[str, object]] = []
+    for text, x in labels:
+        x = round(min(max(x, low), max(low, high)), 2)
+        if not kept or x - kept[-1]["x"] >= space:  # type: ignore[operator]
+            kept.append({"text": text, "x": x})
+    return kept
 
 
 # doc_id is a path: articles in subfolders of a source have ids like "2023/04/some-article".
