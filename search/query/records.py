@@ -12,6 +12,7 @@ segment's files (made from the column when missing).
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -62,6 +63,30 @@ class Texts(Sequence[str]):
             self._ends[wanted].tolist()), strict=True)
 
 
+class DocIds(Sequence[str]):
+    """Each record's doc_id, held once per article: an article's records are consecutive, so
+    a record keeps only the number of its run of records (4 bytes, not a string of its own)."""
+
+    def __init__(self, values: Iterable[bytes]) -> None:
+        self._names: list[str] = []
+        self._runs = array("i")
+        previous = None
+        for value in values:
+            if value != previous:
+                self._names.append(value.decode("utf-8"))
+                previous = value
+            self._runs.append(len(self._names) - 1)
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def __getitem__(self, record: int) -> str:  # type: ignore[override]
+        return self._names[self._runs[record]]
+
+    def __iter__(self) -> Iterator[str]:
+        return map(self._names.__getitem__, self._runs)
+
+
 @dataclass(frozen=True)
 class Records:
     """The records of one index generation: texts, ids, articles, which are live."""
@@ -69,7 +94,7 @@ class Records:
     generation: object
     texts: Texts  # searchable (normalized) text by record number
     originals: Texts  # the text as written, shown and highlighted
-    doc_ids: list[str]
+    doc_ids: DocIds
     headers: dict[str, int]  # doc_id -> the record number of the article's header
     # doc_id -> the article's title, author and source, normalized (filters, title boost), and
     # its publication date ("published", ISO 8601, or None)
@@ -91,7 +116,7 @@ class Records:
         reader = searcher.reader()
         texts = Texts(column_parts(reader, "norm"))
         originals = Texts(column_parts(reader, "text"))
-        doc_ids = [b.decode("utf-8") for b in read_column(reader, "doc_id")]
+        doc_ids = DocIds(read_column(reader, "doc_id"))
         deleted = frozenset(deleted_records(reader))
         headers: dict[str, int] = {}
         articles: dict[str, dict[str, str]] = {}
