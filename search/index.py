@@ -58,6 +58,7 @@ from search.documents import (
 from search.errors import SearchError
 from search.segments import WorkerLost, write_index
 from search.stories import Signature, Stories, restore_files, signature, stories_files
+from search.suggest import VOCABULARY_FILE, Suggester
 from search.text import HAN_RUN_RE
 from search.whoosh_adapter import ColumnPart, derived_arrays
 
@@ -305,6 +306,20 @@ def build_info(build_dir: Path) -> dict[str, object]:
         return {}
 
 
+# --- the suggestion vocabulary of a build ----------------------------------------------------
+
+
+def save_suggestions(build_dir: Path, ix: whoosh_index.Index) -> None:
+    """Make the suggestions of the index as it is now (:meth:`Suggester.from_index`) and save
+    them in the build folder, where searchers load them in milliseconds."""
+    with ix.searcher() as searcher:
+        reader = searcher.reader()
+        doc_ids, article_column = reader.column_reader("doc_id"), reader.column_reader("article")
+        articles = {doc_ids[d]: json.loads(article_column[d]) for d in reader.all_doc_ids()
+                    if article_column[d]}  # only header records carry it
+        Suggester.from_index(reader, articles).save(Path(build_dir) / VOCABULARY_FILE)
+
+
 # --- the user dictionary a build was made with -------------------------------------------------
 
 
@@ -542,6 +557,7 @@ def _write_build(build_dir: Path, sources: Sequence[Path], files: list[SourceFil
                             f"{added} records): an indexing worker failed")
     save_lengths(ix)
     Stories.from_signatures(report.signatures).save(build_dir)
+    save_suggestions(build_dir, ix)
     built_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     _write_info(build_dir, report.documents, report.paragraphs, sources, built_at)
 
@@ -689,6 +705,7 @@ def _update_build(build_dir: Path, files: list[SourceFile], sources: Sequence[Pa
             writer.cancel()
         raise
     save_lengths(ix)
+    save_suggestions(build_dir, ix)
     with ix.searcher() as searcher:
         documents = sum(1 for _ in searcher.document_numbers(paragraph=0))
         paragraphs = searcher.doc_count() - documents

@@ -3,15 +3,20 @@ articles): by prefix in either script, by pinyin, through the library and the AP
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from conftest import make_app
 from test_api import check_against_openapi
+from whoosh import index as whoosh_index
 
+from search.config import load_settings
 from search.errors import ParameterError
+from search.index import build, current_build, update
 from search.query import Searcher
-from search.suggest import Suggester, pinyin_keys
+from search.query.records import Records
+from search.suggest import VOCABULARY_FILE, Suggester, pinyin_keys
 from web.searcher import close_searcher
 
 
@@ -128,3 +133,64 @@ def test_did_you_mean_through_the_api_and_the_page(client) -> None:  # noqa: ANN
     assert client.get("/api/search", query_string={"q": "枣庄"}).get_json()["did_you_mean"] is None
     page = client.get("/", query_string={"q": "zaozhuang"}).get_data(as_text=True)
     assert 'id="did-you-mean"' in page and ">枣庄</a>" in page
+
+
+# --- the vocabulary saved by the build -------------------------------------------------------
+
+
+def _made_from_the_index(index_dir: Path) -> Suggester:
+    """The suggestions made from the live index itself, as searchers made them on their first
+    call before builds saved them."""
+    ix = whoosh_index.open_dir(current_build(index_dir))
+    with ix.searcher() as searcher:
+        return Suggester.from_index(searcher.reader(), Records.load(searcher, None).articles)
+
+
+PREFIXES = ("枣", "棗", "刘", "锂", "zz", "zaozhuang", "l", "工业", "中")
+
+
+def test_the_build_saves_the_suggestions_that_were_made_from_the_index(
+        index_dir: Path, searcher: Searcher) -> None:
+    saved = current_build(index_dir) / VOCABULARY_FILE
+    assert saved.is_file()
+    loaded, made = Suggester.load(saved), _made_from_the_index(index_dir)
+    assert len(loaded) > 100 and loaded == made
+    for prefix in PREFIXES:
+        assert searcher.suggest(prefix, 20) == made.suggest(prefix, 20), prefix
+
+
+def test_an_update_saves_them_again_and_an_open_searcher_follows(corpus_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    source = tmp_path / "articles"
+    shutil.copytree(corpus_dir, source)
+    index_dir = tmp_path / "index"
+    build([source], index_dir, procs=1)
+    searcher = Searcher(index_dir, load_settings({}))
+    try:
+        assert _texts(searcher, "瀑布") == []
+        (source / "new.txt").write_text("瀑布观测站落成\n\n瀑布观测站今天落成。\n",
+                                        encoding="utf-8")
+        update([source], index_dir)
+        saved = current_build(index_dir) / VOCABULARY_FILE
+        assert Suggester.load(saved) == _made_from_the_index(index_dir)
+        assert "瀑布观测站落成" in _texts(searcher, "瀑布")
+        assert "瀑布观测站落成" in _texts(searcher, "pubu")
+    finally:
+        searcher.close()
+
+
+def test_a_damaged_vocabulary_is_made_from_the_index_instead(corpus_dir: Path,
+                                                             tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    build([corpus_dir], index_dir, procs=1)
+    saved = current_build(index_dir) / VOCABULARY_FILE
+    saved.write_bytes(saved.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="damaged"):
+        Suggester.load(saved)
+    searcher = Searcher(index_dir, load_settings({}))
+    try:
+        made = _made_from_the_index(index_dir)
+        for prefix in PREFIXES:
+            assert searcher.suggest(prefix, 20) == made.suggest(prefix, 20), prefix
+    finally:
+        searcher.close()
