@@ -117,6 +117,48 @@ def quality_table(results: dict) -> list[str]:
     return rows
 
 
+def opensearch_lines(results: dict) -> list[str]:
+    """zhsearch on OpenSearch beside zhsearch on Whoosh: build, size, latency and quality at
+    1x, then build and latency on each size of the scale curve."""
+    stacks = _measured(results)
+    on, whoosh = stacks.get("opensearch"), stacks.get("zhsearch")
+    if on is None:
+        skipped = results["stacks"].get("opensearch", {}).get("skipped")
+        return [f"Skipped: {skipped}." if skipped else
+                "Not measured in this run (`python -m bench --engines opensearch`)."]
+    rows = ["| engine | build characters/s | index size | p50 ms | p95 ms | p99 ms "
+            "| recall@10 (simp. / trad.) | MRR (simp. / trad.) | same top 10 in both scripts |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, label in (("zhsearch", "Whoosh"), ("opensearch", "OpenSearch")):
+        s = stacks.get(name)
+        if s is None:
+            continue
+        b, lat, q = s["build"], s["latency_ms"], s["quality"]
+        ks, kt = q["known_item"]["simplified"], q["known_item"]["traditional"]
+        rows.append(f"| {label} | {b['chars_per_s']:,.0f} | {_mb(b['index_bytes'])} | "
+                    f"{_ms(lat['p50'])} | {_ms(lat['p95'])} | {_ms(lat['p99'])} | "
+                    f"{_pct(ks['recall_at_10'])} / {_pct(kt['recall_at_10'])} | "
+                    f"{ks['mrr']:.4f} / {kt['mrr']:.4f} | {_pct(q['same_top10'])} |")
+    if whoosh is not None:
+        same = on["quality"]["known_item"] == whoosh["quality"]["known_item"] and \
+            on["quality"]["same_top10"] == whoosh["quality"]["same_top10"]
+        rows += ["", "Recall@10, MRR and both-script agreement "
+                 + ("equal Whoosh's exactly." if same else "**differ from Whoosh's**.")]
+    points = [p for p in results.get("scale", []) if "opensearch" in p.get("engines", {})]
+    if points:
+        rows += ["", "On copies of the corpus (one build each; latency as in the scale curve):",
+                 "", "| copies | characters | build s | characters/s | index size (primaries) "
+                 "| p50 ms | p95 ms | p99 ms |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for p in points:
+            b = p["engines"]["opensearch"]
+            lat = p["latency"].get("opensearch", {}).get("latency_ms")
+            cells = (f"{_ms(lat['p50'])} | {_ms(lat['p95'])} | {_ms(lat['p99'])}" if lat
+                     else "- | - | -")
+            rows.append(f"| {p['factor']}x | {p['characters']:,} | {b['seconds']:.1f} | "
+                        f"{b['chars_per_s']:,.0f} | {_mb(b['index_bytes'])} | {cells} |")
+    return rows
+
+
 def floor_table(results: dict) -> list[str]:
     """Analysis alone, one core."""
     rows = ["| step (one core, no index) | seconds (median) | characters/s |", "|---|---:|---:|"]
@@ -418,6 +460,17 @@ def render(results: dict, chart_name: str) -> str:
         "of 10 paragraphs.",
         "",
         *quality_table(results),
+        "",
+        "## OpenSearch (`--engines opensearch`)",
+        "",
+        "zhsearch on a three-node OpenSearch cluster (`ZHSEARCH_ENGINE=opensearch`; "
+        "`tests/opensearch_cluster.py` on this machine unless `ZHSEARCH_OPENSEARCH_URL` names "
+        "one; three primary shards with a replica each): the build is bulk indexing from two "
+        "analysis workers, then an alias switch; the index size is the primary shards' store "
+        "(the replicas double it); queries go through `OpenSearchSearcher`, the library, as "
+        "the other stacks' do. The cluster shares this machine's cores with the client.",
+        "",
+        *opensearch_lines(results),
         "",
         "## The floor: analysis alone, one core",
         "",

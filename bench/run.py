@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 from bench import corpus, queries, report
 from bench.common import iter_articles, read_paragraphs, tree_size
 from bench.http_latency import measure_http
-from bench.stacks import STACKS
+from bench.stacks import ENGINES, STACKS
 from bench.stats import latency_summary
 
 RESULTS_DIR = corpus.BENCH_DIR / "results"
@@ -143,8 +144,9 @@ def scaled_source(source: Path, factor: int) -> Path:
     return target
 
 
-# The stacks measured on copies of the corpus: zhsearch, the fast peer and the careful peer.
-SCALE_STACKS = ("zhsearch", "tantivy", "careful")
+# The stacks measured on copies of the corpus: zhsearch, the fast peer and the careful peer,
+# and zhsearch on OpenSearch when asked for.
+SCALE_STACKS = ("zhsearch", "tantivy", "careful", "opensearch")
 
 
 def measure_scale(source: Path, factors: list[int], characters: int, names: list[str],
@@ -154,7 +156,8 @@ def measure_scale(source: Path, factors: list[int], characters: int, names: list
 
     One build each, back to back, so the points share the machine's conditions (the 1x build
     is repeated here rather than taken from the interleaved builds above). The peers segment
-    each distinct text once (``build --memo``): their build at scale is not reported.
+    each distinct text once (``build --memo``): their build at scale is not reported. An
+    engine's build (OpenSearch) is reported under ``engines``, and its index dropped after.
     """
     points = []
     stacks = [name for name in SCALE_STACKS if name in names]
@@ -168,13 +171,16 @@ def measure_scale(source: Path, factors: list[int], characters: int, names: list
                     shutil.rmtree(workdir)
                 print(f"  {name}: build and queries on {factor}x the corpus", flush=True)
                 try:
-                    memo = [] if name == "zhsearch" else ["--memo"]
+                    memo = [] if name == "zhsearch" or name in ENGINES else ["--memo"]
                     raw = run_worker("build", *memo, name, str(workdir), str(scaled))
+                    built = {"seconds": raw["seconds"],
+                             "chars_per_s": point["characters"] / raw["seconds"],
+                             "peak_rss_bytes": raw["peak_rss_bytes"],
+                             "index_bytes": raw["index_bytes"]}
                     if name == "zhsearch":
-                        point |= {"seconds": raw["seconds"],
-                                  "chars_per_s": point["characters"] / raw["seconds"],
-                                  "peak_rss_bytes": raw["peak_rss_bytes"],
-                                  "index_bytes": raw["index_bytes"]}
+                        point |= built
+                    elif name in ENGINES:
+                        point.setdefault("engines", {})[name] = built
                     answers = run_worker("latency", name, str(workdir), str(query_file),
                                          str(rounds))
                     if name == "zhsearch":
@@ -189,6 +195,10 @@ def measure_scale(source: Path, factors: list[int], characters: int, names: list
                     continue
                 finally:
                     shutil.rmtree(workdir, ignore_errors=True)
+                    if name == "opensearch":
+                        from bench.stacks.opensearch_stack import drop_indexes
+
+                        drop_indexes(workdir)
                     # the zhsearch adapter's note beside its index
                     workdir.with_name(workdir.name + ".sources.json").unlink(missing_ok=True)
                 point["latency"][name] = {
@@ -305,8 +315,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="every 40th article and fewer queries (under two minutes); "
                              "results go to bench/results/ only, docs/ is left alone")
-    parser.add_argument("--stacks", default=",".join(STACKS),
+    parser.add_argument("--stacks", default=",".join(n for n in STACKS if n not in ENGINES),
                         help="comma-separated subset of: " + ", ".join(STACKS))
+    parser.add_argument("--engines", default="",
+                        help="zhsearch's other engines to measure beside the stacks: "
+                             "opensearch (on the cluster at ZHSEARCH_OPENSEARCH_URL, or a "
+                             "three-node one started with tests/opensearch_cluster.py and "
+                             "stopped at the end)")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP latency part")
     parser.add_argument("--scale", default=None,
                         help="build zhsearch on N copies of the corpus for each N in this "
@@ -320,6 +335,10 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted(set(names) - set(STACKS))
     if unknown:
         parser.error(f"unknown stack(s): {', '.join(unknown)}")
+    engines = [name.strip() for name in args.engines.split(",") if name.strip()]
+    if sorted(set(engines) - set(ENGINES)):
+        parser.error(f"--engines takes {', '.join(ENGINES)}, not {args.engines!r}")
+    names += [name for name in engines if name not in names]
     try:
         factors = (list(plan.scale) if args.scale is None
                    else sorted({int(f) for f in args.scale.split(",") if f.strip()}))
@@ -355,34 +374,39 @@ def main(argv: list[str] | None = None) -> None:
     query_file = RESULTS_DIR / f"queries-{plan.name}.json"
     queries.save(query_file, query_list, known_items)
 
-    print("floor: analysis alone on one core", flush=True)
-    floor = measure_floor(source, plan)
-    stacks = {name: ({"skipped": entry["skipped"]} if "skipped" in entry
-                     else summarize_stack(entry, corpus_counts, known_items))
-              for name, entry in measure_stacks(names, source, query_file, plan).items()}
+    with ExitStack() as running:
+        if "opensearch" in names:
+            from bench.stacks.opensearch_stack import running_cluster
 
-    zhsearch_built = "build" in stacks.get("zhsearch", {})
-    http: dict = {"skipped": "not requested (--no-http)"}
-    if not args.no_http:
+            running.enter_context(running_cluster())
+        print("floor: analysis alone on one core", flush=True)
+        floor = measure_floor(source, plan)
+        stacks = {name: ({"skipped": entry["skipped"]} if "skipped" in entry
+                         else summarize_stack(entry, corpus_counts, known_items))
+                  for name, entry in measure_stacks(names, source, query_file, plan).items()}
+
+        zhsearch_built = "build" in stacks.get("zhsearch", {})
+        http: dict = {"skipped": "not requested (--no-http)"}
+        if not args.no_http:
+            if zhsearch_built:
+                print("zhsearch serve: HTTP latency", flush=True)
+                http = measure_http(WORK_DIR / "zhsearch", query_list, plan.http_requests,
+                                    plan.query_rounds)
+            else:
+                http = {"skipped": "no zhsearch index was built in this run"}
+            if "skipped" in http:
+                print(f"  HTTP: skipped ({http['skipped']})")
+
+        update = {"skipped": "no zhsearch index was built in this run"}
+        scale: list[dict] = []
         if zhsearch_built:
-            print("zhsearch serve: HTTP latency", flush=True)
-            http = measure_http(WORK_DIR / "zhsearch", query_list, plan.http_requests,
-                                plan.query_rounds)
-        else:
-            http = {"skipped": "no zhsearch index was built in this run"}
-        if "skipped" in http:
-            print(f"  HTTP: skipped ({http['skipped']})")
-
-    update = {"skipped": "no zhsearch index was built in this run"}
-    scale: list[dict] = []
-    if zhsearch_built:
-        try:
-            update = measure_update(source, plan)
-        except RuntimeError as error:
-            update = {"skipped": str(error)}
-        if factors:
-            scale = measure_scale(source, factors, corpus_counts["characters"], names,
-                                  query_file, SCALE_ROUNDS)
+            try:
+                update = measure_update(source, plan)
+            except RuntimeError as error:
+                update = {"skipped": str(error)}
+            if factors:
+                scale = measure_scale(source, factors, corpus_counts["characters"], names,
+                                      query_file, SCALE_ROUNDS)
 
     results = {
         "plan": plan.__dict__,

@@ -22,7 +22,13 @@ STACKS: dict[str, tuple[str, str]] = {
     "tantivy": ("bench.stacks.tantivy_stack", "tantivy over jieba search-mode tokens"),
     "careful": ("bench.stacks.careful", "tantivy over zhsearch's folding: t2s-folded jieba "
                 "search-mode tokens OR a phrase of character pairs"),
+    "opensearch": ("bench.stacks.opensearch_stack", "zhsearch on OpenSearch "
+                   "(ZHSEARCH_ENGINE=opensearch: bulk indexing, alias switch, "
+                   "OpenSearchSearcher)"),
 }
+# Stacks measured only when asked for (``python -m bench --engines opensearch``): they need
+# more than this machine's Python (a cluster).
+ENGINES = ("opensearch",)
 
 
 class Stack(Protocol):

@@ -40,11 +40,14 @@ class ZhsearchStack:
         return {"paragraphs": report.paragraphs, "characters": report.characters}
 
     def open(self, workdir: Path, keys: bool = True) -> None:
-        self._searcher = Searcher(workdir)
+        self._searcher = self._open_searcher(workdir)
         self._keys = keys
         if keys:  # the whole corpus's text in a dict: not part of a searcher's memory
             sources = [Path(s) for s in json.loads(_sources_file(workdir).read_text())]
             self._numbers = {(p.doc_id, p.text): p.number for p in read_paragraphs(sources)}
+
+    def _open_searcher(self, workdir: Path) -> Searcher:
+        return Searcher(workdir)
 
     def search(self, query: str, limit: int = 10) -> list[Hit]:
         try:
