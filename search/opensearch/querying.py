@@ -396,9 +396,10 @@ class OpenSearchSearcher(Planner):
         aggregations = _aggregations(key, facets)
         if aggregations:
             body["aggs"] = aggregations
-        with translated("searching", QueryError):
-            found = _whole(lambda: self.client.search(index=self.alias, body=body,
-                                                      search_type="dfs_query_then_fetch"))
+        if group == "story" and sort == "newest":
+            found = self._stories_newest(body)
+        else:
+            found = self._search(body)
         needles = plan.needles()
         bonuses = [] if ranked else compiler.bonuses
         if key is None:
@@ -417,6 +418,47 @@ class OpenSearchSearcher(Planner):
         return ResultPage(query, total, page, per_page, _ms(started), hits,
                           expanded=[e.to_dict() for e in plan.expansions], group=group,
                           sort=sort, facets=facet_counts)
+
+    def _search(self, body: DSL) -> dict[str, object]:
+        with translated("searching", QueryError):
+            return _whole(lambda: self.client.search(index=self.alias, body=body,
+                                                     search_type="dfs_query_then_fetch"))
+
+    def _stories_newest(self, body: DSL) -> dict[str, object]:
+        """The answer to ``body`` (stories, newest first) as :meth:`_search` would give it.
+
+        A story's date is its earliest matching article's: collapsing oldest first picks that
+        article's record in each story, so the stories newest first are the dated ones of a
+        list oldest and least relevant first read backwards, then the undated ones (the end of
+        the oldest-first list, best first). One search counts the dated stories (and the
+        aggregations), one or two more read the page's stretches of those lists. Stories of
+        one date are ordered by the record collapsing picks, the least relevant matching record
+        of their earliest article, where Whoosh takes each story's best.
+        """
+        first, size = int(body["from"]), int(body["size"])  # type: ignore[call-overload]
+        counted = {**body, "size": 0, "from": 0, "aggs": {
+            **body.get("aggs", {}),  # type: ignore[dict-item]
+            "dated": {"filter": {"exists": {"field": "date"}},
+                      "aggs": {"units": _cardinality("story")}}}}
+        del counted["collapse"]
+        found = self._search(counted)
+        dated = found["aggregations"]["dated"]["units"]["value"]  # type: ignore[index]
+        oldest = {**body, "sort": _order("oldest", "story")}
+        backwards = {**body, "sort": [{"date": {"order": "asc", "missing": "_last"}},
+                                      {"_score": {"order": "asc"}}, {"doc_id": "desc"},
+                                      {"paragraph": "desc"}]}
+        hits: list[object] = []
+        last = first + size
+        if first < dated:  # positions first.. of the newest are dated - 1 - first.. backwards
+            start = max(0, dated - last)
+            part = self._search({**backwards, "from": start, "size": dated - first - start})
+            hits += reversed(part["hits"]["hits"])  # type: ignore[index]
+        if last > dated:
+            start = max(first, dated)
+            part = self._search({**oldest, "from": start, "size": last - start})
+            hits += part["hits"]["hits"]  # type: ignore[index]
+        found["hits"]["hits"] = hits  # type: ignore[index]
+        return found
 
     def _unit(self, hit: dict[str, object], needles: tuple[str, ...],
               bonuses: list[tuple[str, float]]) -> Hit:
