@@ -248,7 +248,12 @@ class _Few:
         else:
             units = unit_of.items
             for d in scores:
-                groups.setdefault(units[article_of[d]], []).append(d)
+                unit = units[article_of[d]]
+                found = groups.get(unit)
+                if found is None:
+                    groups[unit] = [d]
+                else:
+                    found.append(d)
 
         def relevance(d: int) -> tuple[bool, float, int]:  # tier 1 first, the score, earlier
             return (d in words, scores[d], -d)
