@@ -103,6 +103,7 @@ class Layout:
         shown_rank[self.by_shown] = np.arange(count)
         self.shown_rank = Column.of(shown_rank, count)
         self.filterable = [bool(source and HAN_RUN_RE.search(source)) for source in self.sources]
+        self.any_filterable = any(self.filterable)
         self._wider: dict[int, list[int]] = {}
         self._stories: tuple[Stories, Column] | None = None
         self._lock = threading.Lock()
@@ -213,12 +214,13 @@ class Arranger:
         Sources without a Han character are left out: the filter needs one to look for.
         """
         layout = self.layout
-        tally = found.tally(layout.source_of)
-        example = found.first_articles(layout.source_of)
+        if not layout.any_filterable:
+            return []
+        tally = {source: count for source, count in found.tally(layout.source_of).items()
+                 if layout.filterable[source]}
+        example = found.first_articles(layout.source_of) if tally else {}
         counts = []
         for source, count in tally.items():
-            if not layout.filterable[source]:
-                continue
             wider = layout.containing(source)
             if len(wider) > 1:
                 count = found.units_with(layout.source_of, wider)
