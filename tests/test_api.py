@@ -138,6 +138,9 @@ def test_paging_splits_the_same_result_list(client) -> None:
     second = client.get("/api/search?q=工业&per_page=2&page=2").get_json()
     assert first["total"] == second["total"] == everything["total"]
     assert [(h["doc_id"], h["paragraph"]) for h in first["hits"] + second["hits"]] == keys[:4]
+    # 2.0 is the integer 2 to JSON Schema, and so to the OpenAPI document.
+    assert client.get("/api/search?q=工业&per_page=2.0&page=2.00").get_json()["hits"] == \
+        second["hits"]
     past_the_end = client.get("/api/search?q=工业&page=9999").get_json()
     assert past_the_end["hits"] == [] and past_the_end["total"] == everything["total"]
 

@@ -39,8 +39,9 @@ FACETS_HELP = "Comma list of source and month: counts over every result in the g
 FACETS_PATTERN = rf"^(?:(?:{'|'.join(FACETS)})(?:,(?:{'|'.join(FACETS)}))*)?$"
 
 # Only ASCII digits, and few enough of them to convert: int() would also take "1_0", " 7 "
-# and other scripts' digits (pydantic's own int parsing takes some of those too).
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+# and other scripts' digits (pydantic's own int parsing takes some of those too). A zero
+# fraction is allowed: 2.0 is an integer to JSON Schema, and so to the OpenAPI document.
+_WHOLE_NUMBER = re.compile(r"([0-9]{1,18})(?:\.0+)?")
 
 
 def _empty_is_default(value: object) -> object:
@@ -52,9 +53,10 @@ def _empty_is_default(value: object) -> object:
 def _whole_number(value: object) -> object:
     if isinstance(value, str):
         _empty_is_default(value)
-        if not _WHOLE_NUMBER.fullmatch(value):
+        number = _WHOLE_NUMBER.fullmatch(value)
+        if not number:
             raise ValueError("not a whole number")
-        return int(value)
+        return int(number.group(1))
     return value
 
 
