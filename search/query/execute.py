@@ -198,10 +198,13 @@ class Execution:
             return Matches(scores, set(scores))
         postings = [self.terms.postings("words", w) for w in content]
         tier1 = _all_of(postings)
-        scores = dict.fromkeys(tier1, 0.0)
-        for w, frequencies in zip(content, postings, strict=True):
-            for d, s in scorer.bm25(rank.WORD, w, frequencies, among=tier1).items():
-                scores[d] += s
+        if len(content) == 1:  # (0.0 + a score is the score: no sum to make)
+            scores = scorer.bm25(rank.WORD, content[0], postings[0], among=tier1)
+        else:
+            scores = dict.fromkeys(tier1, 0.0)
+            for w, frequencies in zip(content, postings, strict=True):
+                for d, s in scorer.bm25(rank.WORD, w, frequencies, among=tier1).items():
+                    scores[d] += s
         # The run itself scores where its words stand together, as typed (tier 1, when it has
         # more than one word), and across word boundaries (tier 2): count it only there.
         scored = contiguous if len(content) > 1 else contiguous - tier1
