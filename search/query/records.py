@@ -16,6 +16,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from sys import intern
 
 import numpy as np
 
@@ -61,6 +62,13 @@ class Texts(Sequence[str]):
             lambda segment, start, end: data[segment][start:end],
             self._segments[wanted].tolist(), self._starts[wanted].tolist(),
             self._ends[wanted].tolist()), strict=True)
+
+
+def _article_fields(raw: bytes) -> dict[str, str]:
+    """An article's fields, with their names and the values that repeat across articles (a
+    source, an author, a date: all but the title) held once in memory."""
+    return {intern(name): value if name == "title" or not isinstance(value, str)
+            else intern(value) for name, value in json.loads(raw).items()}
 
 
 class DocIds(Sequence[str]):
@@ -123,7 +131,7 @@ class Records:
         for d, article in enumerate(read_column(reader, "article")):
             if article and d not in deleted:  # only header records carry it
                 headers[doc_ids[d]] = d
-                articles[doc_ids[d]] = json.loads(article)
+                articles[doc_ids[d]] = _article_fields(article)
         parts = derived_arrays(reader, LENGTHS, character_lengths, "norm")
         lengths = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
         live_count = len(lengths) - len(deleted)
