@@ -64,7 +64,7 @@ class Scorer:
                                                          len(frequencies))
         else:
             records = list(among)
-            tf = np.fromiter((frequencies[d] for d in records), np.float64, len(records))
+            tf = np.fromiter(map(frequencies.__getitem__, records), np.float64, len(records))
         if not records:
             return {}
         # (the same float operations as one record at a time, so the same scores)

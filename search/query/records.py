@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from sys import intern
+from typing import Any
 
 import numpy as np
 
@@ -54,14 +55,12 @@ class Texts(Sequence[str]):
         data = self._data[self._segments[record]]
         return data[self._starts[record]:self._ends[record]].decode("utf-8")
 
-    def raws(self, records: Iterable[int]) -> Iterator[tuple[int, bytes]]:
-        """(record, its text as UTF-8) for each of ``records``, in their order."""
+    def spans(self, records: Iterable[int]) -> Iterator[tuple[int, Any, int, int]]:
+        """(record, data, start, end) for each of ``records``, in their order: the record's
+        text as UTF-8 is ``data[start:end]`` (sliced by the caller: no call per record)."""
         wanted = np.fromiter(records, dtype=np.int64)
-        data = self._data
-        return zip(wanted.tolist(), map(
-            lambda segment, start, end: data[segment][start:end],
-            self._segments[wanted].tolist(), self._starts[wanted].tolist(),
-            self._ends[wanted].tolist()), strict=True)
+        return zip(wanted.tolist(), map(self._data.__getitem__, self._segments[wanted].tolist()),
+                   self._starts[wanted].tolist(), self._ends[wanted].tolist(), strict=True)
 
 
 def _article_fields(raw: bytes) -> dict[str, str]:
@@ -167,12 +166,14 @@ class Records:
     def containing(self, needle: str, candidates: Iterable[int]) -> set[int]:
         """The candidates whose searchable text contains ``needle``."""
         wanted = needle.encode("utf-8")
-        return {d for d, text in self.texts.raws(candidates) if wanted in text}
+        return {d for d, data, start, end in self.texts.spans(candidates)
+                if wanted in data[start:end]}
 
     def counts(self, needle: str, records: Iterable[int]) -> dict[int, float]:
         """How many times each record's searchable text holds ``needle`` (not overlapping)."""
         wanted = needle.encode("utf-8")
-        return {d: float(text.count(wanted)) for d, text in self.texts.raws(records)}
+        return {d: float(data[start:end].count(wanted))
+                for d, data, start, end in self.texts.spans(records)}
 
     def title(self, record: int) -> str:
         """The normalized title of the record's article."""
