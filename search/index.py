@@ -317,7 +317,8 @@ def save_suggestions(build_dir: Path, ix: whoosh_index.Index) -> None:
         doc_ids, article_column = reader.column_reader("doc_id"), reader.column_reader("article")
         articles = {doc_ids[d]: json.loads(article_column[d]) for d in reader.all_doc_ids()
                     if article_column[d]}  # only header records carry it
-        Suggester.from_index(reader, articles).save(Path(build_dir) / VOCABULARY_FILE)
+        suggester = Suggester.from_index(reader, articles, save_counts=True)
+        suggester.save(Path(build_dir) / VOCABULARY_FILE)
 
 
 # --- the user dictionary a build was made with -------------------------------------------------

@@ -36,7 +36,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from search.analysis import normalize
 from search.documents import Document
@@ -203,8 +203,10 @@ class Stories:
         shared = jaccard * (a.shingles + b.shingles) / (1 + jaccard)
         return shared / min(a.shingles, b.shingles) >= self.params.containment
 
-    def _minhash(self, sig: Signature) -> MinHash:
-        return MinHash(num_perm=self.params.num_perm, hashvalues=sig.hashvalues, scheme=_SCHEME)
+    def _minhash(self, sig: Signature) -> LeanMinHash:
+        # Lean: the LSH reads only the hash values, and a full MinHash made from them would
+        # draw its permutations again for every article (most of an update's story time).
+        return LeanMinHash(seed=1, hashvalues=sig.hashvalues, scheme=_SCHEME)
 
     def _index(self) -> MinHashLSH:
         """The LSH index of the signatures, built on first use (after loading from a file)."""

@@ -139,11 +139,13 @@ def test_did_you_mean_through_the_api_and_the_page(client) -> None:  # noqa: ANN
 
 
 def _made_from_the_index(index_dir: Path) -> Suggester:
-    """The suggestions made from the live index itself, as searchers made them on their first
-    call before builds saved them."""
+    """The suggestions made from the live index itself, its word counts read through Whoosh's
+    own reader of every segment (not the counts kept beside each segment)."""
     ix = whoosh_index.open_dir(current_build(index_dir))
     with ix.searcher() as searcher:
-        return Suggester.from_index(searcher.reader(), Records.load(searcher, None).articles)
+        counts = {term.decode("utf-8"): info.doc_frequency()
+                  for term, info in searcher.reader().iter_field("words")}
+        return Suggester.from_counts(counts.items(), Records.load(searcher, None).articles)
 
 
 PREFIXES = ("枣", "棗", "刘", "锂", "zz", "zaozhuang", "l", "工业", "中")
