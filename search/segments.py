@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection, wait
 from typing import Any, Generic, TypeVar
 
@@ -152,7 +152,8 @@ class ParallelBuild(Generic[Item, Result]):
                 ours, theirs = context.Pipe()
                 process = context.Process(target=self._work, args=(theirs, os.getpid()),
                                           daemon=True)
-                process.start()
+                with ctrl_c_held():
+                    process.start()
                 theirs.close()
                 workers.append(_Worker(process, ours))
             return self._serve(workers)
@@ -261,6 +262,22 @@ def _picklable(error: BaseException) -> BaseException:
     except Exception:  # noqa: BLE001 - any failure to round-trip
         return RuntimeError(f"{type(error).__name__}: {error}")
     return error
+
+
+@contextmanager
+def ctrl_c_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back while this process forks, and deliver it after.
+
+    A KeyboardInterrupt raised inside ``os.fork``'s at-fork hooks (logging's, for one) is
+    printed and ignored, so a Ctrl-C that lands while a worker is forked would be lost and the
+    build would run on; blocked, the signal waits and interrupts the code after the fork.
+    Children inherit the block: they ignore Ctrl-C anyway (the parent stops them).
+    """
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _leave_with_the_parent(parent: int, inherited: Sequence[int]) -> None:

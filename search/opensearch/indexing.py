@@ -63,6 +63,7 @@ from search.index import (
     records,
 )
 from search.opensearch.client import connect, translated
+from search.segments import ctrl_c_held
 from search.stories import Signature, Stories
 
 # The metadata a result shows, copied onto every record so a hit needs no second request.
@@ -221,7 +222,9 @@ def _analyzed_all(files: Sequence[SourceFile], procs: int, repair: bool
         yield from map(work, files)
         return
     index_analysis("預熱：工業倍增計劃 warm-up")  # load OpenCC's tables before the fork too
-    with multiprocessing.get_context("fork").Pool(procs) as pool:
+    with ctrl_c_held():  # the workers are forked here (and so ignore Ctrl-C: we stop them)
+        pool = multiprocessing.get_context("fork").Pool(procs)
+    with pool:
         yield from pool.imap(work, files, chunksize=4)
 
 
