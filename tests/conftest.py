@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +18,12 @@ from search import BuildReport, Searcher, build, load_settings
 from web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A shell without job control starts a background job (`make test &`, nohup) with Ctrl-C
+# ignored, and every process inherits that: the builds the tests interrupt would never see it.
+# Take it back, so they receive SIGINT as one started from a terminal does.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 SEEDS = ROOT / "seeds"
 SEED = SEEDS / "000_0c4e82e9c0ffe15d.txt"
 SEED_ID = "000_0c4e82e9c0ffe15d"
