@@ -57,7 +57,6 @@ from search.opensearch.indexing import (
     live_index,
 )
 from search.query import Article, Hit, IndexStats, QueryError, ResultPage, snippet
-from search.query.arrange import FACETS, GROUPS, SORTS
 from search.query.plan import (
     AllOf,
     AnyOf,
@@ -72,7 +71,7 @@ from search.query.plan import (
 )
 from search.query.rank import ACROSS, ALTERNATIVE, FILTER, TEXT, TITLE, TOGETHER, WEIGHTS, WORD
 from search.query.results import Copy, ParagraphMatch
-from search.query.searcher import MORE_MATCHES, Planner, _check_choice, _ms
+from search.query.searcher import MORE_MATCHES, Planner, _empty_page, _ms
 from search.suggest import Suggester, SuggestionList
 from search.text import HAN_RUN_RE
 
@@ -367,17 +366,9 @@ class OpenSearchSearcher(Planner):
         query a :class:`QueryError`.
         """
         started = time.perf_counter()
-        per_page = self.settings.per_page if per_page is None else per_page
-        self.settings.check_page(page, per_page)
-        _check_choice("group", group, GROUPS)
-        _check_choice("sort", sort, SORTS)
-        for name in facets:
-            _check_choice("facet", name, FACETS)
-        facets = tuple(dict.fromkeys(facets))
-        plan = self.plan(query, regional)
+        per_page, facets, plan = self._begin(query, page, per_page, group, sort, facets, regional)
         if plan is None:
-            return ResultPage(query, 0, page, per_page, _ms(started), [], group=group,
-                              sort=sort, facets={name: [] for name in facets} if facets else None)
+            return _empty_page(query, page, per_page, group, sort, facets, started)
         compiler = Compiler()
         ranked = sort == "relevance"
         key = GROUP_KEYS.get(group)

@@ -110,6 +110,24 @@ class Planner:
         needles = plan.needles() if plan else ()
         return [highlight(p, needles) for p in article.paragraphs]
 
+    def _begin(self, query: str, page: int, per_page: int | None, group: str, sort: str,
+               facets: Sequence[str], regional: bool
+               ) -> tuple[int, tuple[str, ...], Plan | None]:
+        """What a search of either engine starts with, once its parameters are checked: the
+        page size (the settings' when None), the facets asked for (each once) and the query's
+        plan (None when it plans to nothing).
+
+        Raises :class:`ParameterError` for a page or page size outside the limits of the
+        settings, or an unknown group, sort or facet; :class:`QueryError` for a refused query.
+        """
+        per_page = self.settings.per_page if per_page is None else per_page
+        self.settings.check_page(page, per_page)
+        _check_choice("group", group, GROUPS)
+        _check_choice("sort", sort, SORTS)
+        for name in facets:
+            _check_choice("facet", name, FACETS)
+        return per_page, tuple(dict.fromkeys(facets)), self.plan(query, regional)
+
 
 class Searcher(Planner):
     """Searches one index folder; opened once, shared by threads, follows rebuilds by itself.
@@ -242,17 +260,9 @@ class Searcher(Planner):
         page size outside the limits of the settings, or an unknown group, sort or facet.
         """
         started = time.perf_counter()
-        per_page = self.settings.per_page if per_page is None else per_page
-        self.settings.check_page(page, per_page)
-        _check_choice("group", group, GROUPS)
-        _check_choice("sort", sort, SORTS)
-        for name in facets:
-            _check_choice("facet", name, FACETS)
-        facets = tuple(dict.fromkeys(facets))
-        plan = self.plan(query, regional)
+        per_page, facets, plan = self._begin(query, page, per_page, group, sort, facets, regional)
         if plan is None:
-            return ResultPage(query, 0, page, per_page, _ms(started), [], group=group,
-                              sort=sort, facets={name: [] for name in facets} if facets else None)
+            return _empty_page(query, page, per_page, group, sort, facets, started)
         searcher = self._whoosh()
         records = self._records(searcher)
         execution = Execution(IndexTerms(searcher, records), rank.Scorer(records))
@@ -465,6 +475,13 @@ class Searcher(Planner):
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ParameterError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def _empty_page(query: str, page: int, per_page: int, group: str, sort: str,
+                facets: tuple[str, ...], started: float) -> ResultPage:
+    """The page of a query that plans to nothing (only function words, say)."""
+    return ResultPage(query, 0, page, per_page, _ms(started), [], group=group, sort=sort,
+                      facets={name: [] for name in facets} if facets else None)
 
 
 def _ms(started: float) -> float:
