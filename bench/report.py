@@ -146,7 +146,8 @@ def opensearch_lines(results: dict) -> list[str]:
                  + ("equal Whoosh's exactly." if same else "**differ from Whoosh's**.")]
     points = [p for p in results.get("scale", []) if "opensearch" in p.get("engines", {})]
     if points:
-        rows += ["", "On copies of the corpus (one build each; latency as in the scale curve):",
+        rows += ["", "On copies of the corpus, up to 16 (one build each; latency as in the "
+                 "scale curve):",
                  "", "| copies | characters | build s | characters/s | index size (primaries) "
                  "| p50 ms | p95 ms | p99 ms |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for p in points:
