@@ -28,9 +28,9 @@ import weakref
 import zlib
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
-from itertools import accumulate, chain, islice, repeat
+from itertools import chain
 from operator import sub
 from pathlib import Path
 from pickle import dumps
@@ -65,25 +65,31 @@ _LENGTH_OF_BYTE = [0] + [byte_to_length(b) for b in range(1, 256)]
 # --- reading ---------------------------------------------------------------------------------
 
 
-def read_postings(searcher, fieldname: str, text: str) -> dict[int, float]:  # noqa: ANN001
-    """Record number -> term frequency for one term, over every segment of ``searcher``."""
-    found: dict[int, float] = {}
-    for ids, weights in _postings(searcher, fieldname, text):
-        found.update(zip(ids, weights, strict=True))
-    return found
+# A term's postings over a whole index: its record numbers, ascending, and its frequency in
+# each (``int64`` and ``float64`` arrays of one length).
+Postings = tuple[np.ndarray, np.ndarray]
+_NO_IDS = np.zeros(0, dtype=np.int64)
 
 
-def read_ids(searcher, fieldname: str, text: str) -> set[int]:  # noqa: ANN001
-    """The record numbers holding one term, over every segment of ``searcher``."""
-    found: set[int] = set()
-    for ids, _ in _postings(searcher, fieldname, text):
-        found.update(ids)
-    return found
+def read_postings(searcher, fieldname: str, text: str) -> Postings:  # noqa: ANN001
+    """The records holding one term and its frequency in each, over every segment of
+    ``searcher``, deleted records left out."""
+    parts = list(_postings(searcher, fieldname, text))
+    if not parts:
+        return _NO_IDS, np.zeros(0, dtype=np.float64)
+    if len(parts) == 1:
+        return parts[0]
+    return (np.concatenate([ids for ids, _ in parts]),
+            np.concatenate([weights for _, weights in parts]))
 
 
-def _postings(searcher, fieldname: str, text: str  # noqa: ANN001
-              ) -> Iterator[tuple[Iterable[int], Iterable[float]]]:
-    """(record numbers, frequencies) of a term, a block at a time, deleted records left out."""
+def read_ids(searcher, fieldname: str, text: str) -> np.ndarray:  # noqa: ANN001
+    """The record numbers holding one term, ascending (see :func:`read_postings`)."""
+    return read_postings(searcher, fieldname, text)[0]
+
+
+def _postings(searcher, fieldname: str, text: str) -> Iterator[Postings]:  # noqa: ANN001
+    """Each segment's postings of a term (numbered in the whole index), in segment order."""
     for leaf, offset in searcher.leaf_searchers():
         reader = leaf.reader()
         extent = _extent(reader, fieldname, text)
@@ -93,16 +99,25 @@ def _postings(searcher, fieldname: str, text: str  # noqa: ANN001
             matcher = reader.postings(fieldname, text)
             if isinstance(matcher, FilterMatcher):  # deletions: filtered below
                 matcher = matcher.child
-            blocks = _one_at_a_time(matcher, offset)
+            ids, weights = _one_at_a_time(matcher)
         else:
-            blocks = _blocks(reader._terms._postfile, *extent, offset)
-        deleted = reader.deleted_docs_set if reader.has_deletions() else frozenset()
-        for ids, weights in blocks:
-            if deleted:
-                kept = [(i, w) for i, w in zip(ids, weights, strict=True)
-                        if i - offset not in deleted]
-                ids, weights = [i for i, _ in kept], [w for _, w in kept]
-            yield ids, weights
+            ids, weights = _blocks(reader._terms._postfile, *extent)
+        if reader.has_deletions():
+            kept = ~np.isin(ids, _deleted_array(reader), assume_unique=True)
+            ids, weights = ids[kept], weights[kept]
+        if len(ids):
+            yield ids + offset, weights
+
+
+_DELETED: weakref.WeakKeyDictionary[Any, np.ndarray] = weakref.WeakKeyDictionary()
+
+
+def _deleted_array(reader) -> np.ndarray:  # noqa: ANN001 - a Whoosh segment reader
+    """A segment's deleted record numbers (its own), ascending, made once per reader."""
+    deleted = _DELETED.get(reader)
+    if deleted is None:
+        deleted = _DELETED[reader] = np.array(sorted(reader.deleted_docs_set), dtype=np.int64)
+    return deleted
 
 
 # Where each term's posting list lies in a segment's postings file, remembered per segment
@@ -146,22 +161,22 @@ def _extent(reader, fieldname: str, text: str) -> tuple[Any, ...] | None:  # noq
 _BLOCK_LENGTH = struct.Struct("!i")  # whoosh.system.pack_int
 
 
-def _blocks(postfile, start: int, length: int, offset: int  # noqa: ANN001
-            ) -> Iterator[tuple[Iterable[int], Iterable[float]]]:
-    """The (record numbers, weights) of a posting list read in one piece from ``postfile``,
-    a block at a time; ``offset`` is the segment's first record number.
+def _blocks(postfile, start: int, length: int) -> Postings:  # noqa: ANN001
+    """The postings of a list read in one piece from ``postfile`` (a segment's own record
+    numbers).
 
     whoosh3 writes a posting list as a header tag, then blocks, each its length (negative for
     the last), its pickled info (count, last id, largest weight, compression, length bytes)
     and its pickled, maybe compressed (id deltas, weights, values): the layout
-    :func:`_write_terms` writes. Decoding it with itertools instead of Whoosh's matcher (its
-    per-block seeks and reads, its per-posting generators and method calls) is what makes
+    :func:`_write_terms` writes. Decoding it into arrays instead of through Whoosh's matcher
+    (its per-block seeks and reads, its per-posting generators and method calls) is what makes
     reading posting lists cheap.
     """
     data = postfile.get(start, length)
     if data[:len(WHOOSH3_HEADER_MAGIC)] != WHOOSH3_HEADER_MAGIC:
         raise ValueError(f"no posting list at offset {start} of the postings file")
     position = len(WHOOSH3_HEADER_MAGIC)
+    id_parts, weight_parts = [], []
     while True:
         size = _BLOCK_LENGTH.unpack_from(data, position)[0]
         position += _BLOCK_LENGTH.size
@@ -170,22 +185,27 @@ def _blocks(postfile, start: int, length: int, offset: int  # noqa: ANN001
         compression = pickle.Unpickler(block).load()[3]
         packed = block.read()
         deltas, weights, _ = pickle.loads(zlib.decompress(packed) if compression else packed)
-        if weights is None or isinstance(weights, float):
-            weights = repeat(1.0 if weights is None else weights, len(deltas))
-        # Each block's deltas start from 0, so starting the sum at the segment's offset (and
-        # dropping that start) numbers them in the whole index at C speed.
-        yield list(islice(accumulate(deltas, initial=offset), 1, None)), weights
+        # Each block's deltas start from 0: their running sum is the block's record numbers.
+        id_parts.append(np.cumsum(np.array(deltas, dtype=np.int64)))
+        if weights is None or isinstance(weights, float):  # (one weight for the block)
+            weights = np.full(len(deltas), 1.0 if weights is None else weights)
+        weight_parts.append(np.asarray(weights, dtype=np.float64))
         if size < 0:
-            return
+            break
         position = end
+    if len(id_parts) == 1:
+        return id_parts[0], weight_parts[0]
+    return np.concatenate(id_parts), np.concatenate(weight_parts)
 
 
-def _one_at_a_time(matcher, offset: int  # noqa: ANN001
-                   ) -> Iterator[tuple[Iterable[int], Iterable[float]]]:
+def _one_at_a_time(matcher) -> Postings:  # noqa: ANN001
     """Any other matcher's postings, one at a time."""
+    ids, weights = [], []
     while matcher.is_active():
-        yield (matcher.id() + offset,), (matcher.weight(),)
+        ids.append(matcher.id())
+        weights.append(matcher.weight())
         matcher.next()
+    return np.array(ids, dtype=np.int64), np.array(weights, dtype=np.float64)
 
 
 def read_column(reader, fieldname: str) -> list[bytes]:  # noqa: ANN001 - a Whoosh reader
