@@ -7,6 +7,7 @@ import random
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from whoosh import index as whoosh_index
 
@@ -28,6 +29,7 @@ from search.query.execute import Execution, IndexTerms
 from search.query.plan import DateIn
 from search.query.rank import K1, Scorer
 from search.query.records import Records
+from search.whoosh_adapter import Postings
 from tests.conftest import SEED_ID
 
 MARK_RE = re.compile(r"<mark>(.*?)</mark>")
@@ -265,15 +267,15 @@ class RecordingTerms(IndexTerms):
         self.looked_up.add(Term(fieldname, text))
         return super().doc_frequency(fieldname, text)
 
-    def ids(self, fieldname: str, text: str) -> set[int]:
+    def ids(self, fieldname: str, text: str) -> np.ndarray:
         self.looked_up.add(Term(fieldname, text))
         return super().ids(fieldname, text)
 
-    def postings(self, fieldname: str, text: str) -> dict[int, float]:
+    def postings(self, fieldname: str, text: str) -> Postings:
         self.looked_up.add(Term(fieldname, text))
         return super().postings(fieldname, text)
 
-    def dates(self, leaf: DateIn) -> set[int]:
+    def dates(self, leaf: DateIn) -> np.ndarray:
         self.looked_up.add(leaf.term())
         return super().dates(leaf)
 

@@ -148,13 +148,13 @@ class Arranger:
              facets: Iterable[str] = ()) -> Arranged:
         """Units ``first`` to ``last`` (0-based, end excluded) in ``sort`` order, the total,
         and the counts of the ``facets`` asked for (None if none)."""
-        scores, records = self.matches.scores, self.records
+        matches, records = self.matches, self.records
         wanted = tuple(facets)
         if group == "paragraph" and sort == "relevance" and not wanted:
             # The common case, as fast as before: records ranked directly.
-            ranked = rank.rank(self.matches, records, self.titles, last)[first:last]
-            return Arranged(len(scores), [self._record_unit(d) for _, d in ranked], None)
-        kind = _Few if len(scores) <= VECTORIZE_ABOVE else _Many
+            ranked = rank.rank(matches, records, self.titles, last)[first:last]
+            return Arranged(len(matches), [self._record_unit(d) for _, d in ranked], None)
+        kind = _Few if len(matches) <= VECTORIZE_ABOVE else _Many
         found = kind(self.matches, self.layout, self._unit_numbers(group))
         counts = self._facets(found, wanted) if wanted else None
         ordered = self._order(found, sort, last)[first:last]
@@ -176,9 +176,11 @@ class Arranger:
         # rank.rank orders the units' best records, title bonus and tiers included (but not
         # the tier of alternatives: a unit is as good as its best record as typed or not).
         unit_of = {d: u for u, d in enumerate(found.best)}
-        scores, words = self.matches.scores, self.matches.words
-        only = Matches(scores, words) if len(unit_of) == len(scores) else \
-            Matches({d: scores[d] for d in unit_of}, words & unit_of.keys())
+        matches = self.matches
+        best = matches.only(np.isin(matches.records, found.best)) \
+            if len(unit_of) < len(matches) else matches
+        # (without the tier of alternatives)
+        only = Matches.of(best.records, best.scores, best.words)
         return [unit_of[d] for _, d in rank.rank(only, self.records, self.titles, count)]
 
     def _record_unit(self, d: int) -> Unit:
@@ -238,18 +240,20 @@ VECTORIZE_ABOVE = 300
 
 class _Few:
     """One query's matching records grouped into units, in Python lists: the units are
-    numbered 0 .. total - 1 in the order they were first matched."""
+    numbered 0 .. total - 1 in the order of their first records."""
 
     def __init__(self, matches: Matches, layout: Layout, unit_of: Column | None) -> None:
-        scores, words = matches.scores, matches.words
+        matched = matches.records.tolist()
+        scores = dict(zip(matched, matches.scores.tolist(), strict=True))
+        words = set(matches.records[matches.words].tolist())
         self.layout = layout
         article_of = layout.article_of.items
         groups: dict[int, list[int]] = {}
         if unit_of is None:
-            groups = {d: [d] for d in scores}
+            groups = {d: [d] for d in matched}
         else:
             units = unit_of.items
-            for d in scores:
+            for d in matched:
                 unit = units[article_of[d]]
                 found = groups.get(unit)
                 if found is None:
@@ -267,7 +271,7 @@ class _Few:
         self.total = len(self._members)
         self.best = [found[0] for found in self._members]
         self._relevance = relevance
-        self._matched = scores
+        self._matched = matched
         # Each unit's matching articles.
         self._articles = [(article_of[found[0]],) if len(found) == 1 else
                           tuple({article_of[d] for d in found}) for found in self._members]
@@ -324,12 +328,10 @@ class _Many:
     numbered 0 .. total - 1 in the order of their keys."""
 
     def __init__(self, matches: Matches, layout: Layout, unit_of: Column | None) -> None:
-        scores, words = matches.scores, matches.words
-        n = len(scores)
         self.layout = layout
-        self.records = np.fromiter(scores, dtype=np.int64, count=n)
-        self.scores = np.fromiter(scores.values(), dtype=np.float64, count=n)
-        self.tier1 = np.fromiter((d in words for d in scores), dtype=bool, count=n)
+        self.records = matches.records
+        self.scores = matches.scores.astype(np.float64)
+        self.tier1 = matches.words
         self.articles = layout.article_of.array[self.records]
         keys = self.records if unit_of is None else unit_of.array[self.articles]
         self.unit = np.unique(keys, return_inverse=True)[1].reshape(-1)

@@ -1,16 +1,20 @@
 """The third stage: which records match a plan, and the raw signals each gets.
 
 A plan's leaves are looked up in the index through :class:`IndexTerms` (each term read once per
-query) and combined with set operations; a Han run matches as words (tier 1) or as contiguous
-text (tier 2, checked on each candidate's text in memory). What a record earns for each match
-goes to the :class:`~search.query.rank.Scorer`, which weighs it.
+query) and combined with set operations on sorted arrays of record numbers; a Han run matches as
+words (tier 1) or as contiguous text (tier 2, checked on each candidate's text). What a record
+earns for each match goes to the :class:`~search.query.rank.Scorer`, which weighs it.
+
+Record numbers are NumPy arrays throughout, never a Python object per match: a common word of a
+large archive matches hundreds of thousands of records, and a set or dict of them costs a
+hundred times what the array does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
 from whoosh import query as wq
 
 from search.query import rank
@@ -27,25 +31,55 @@ from search.query.plan import (
     Words,
 )
 from search.query.records import Records
-from search.whoosh_adapter import read_ids, read_postings
+from search.whoosh_adapter import Postings, read_postings
 
 # Another pair's posting list is read only when it is at most this many times as long as the
-# candidates left to check: checking a text in memory is about as cheap as reading a posting,
-# and reading has a cost of its own per list (measured on the benchmark queries: 1 and 2 beat 4
-# and 8).
+# candidates left to check: checking a text is about as cheap as reading a posting, and reading
+# has a cost of its own per list (measured on the benchmark queries: 1 and 2 beat 4 and 8).
 READ_OR_CHECK = 1
+
+NO_RECORDS = np.zeros(0, dtype=np.int64)
 
 
 @dataclass
 class Matches:
-    """The records matching a query (or part of one), with their scores, and which of them
-    match as words (tier 1)."""
+    """The records matching a query (or part of one), ascending, with their scores (floats;
+    scores that carry their signals while explaining), which of them match as words (tier 1),
+    and which of those match as words only through an alternative of a query word (a regional
+    form, a synonym: they rank just below the records matching as typed)."""
 
-    scores: dict[int, float]
-    words: set[int]
-    # Those of ``words`` that match as words only through an alternative of a query word (a
-    # regional form, a synonym): they rank just below the records matching as typed.
-    alternative: set[int] = field(default_factory=set)
+    records: np.ndarray
+    scores: np.ndarray
+    words: np.ndarray  # bool, one per record
+    alternative: np.ndarray  # bool, one per record
+
+    @classmethod
+    def of(cls, records: np.ndarray, scores: np.ndarray, words: np.ndarray | None = None,
+           alternative: np.ndarray | None = None) -> Matches:
+        """Matches all as words unless ``words`` says which; none through an alternative unless
+        ``alternative`` says which."""
+        n = len(records)
+        return cls(records, scores, np.ones(n, dtype=bool) if words is None else words,
+                   np.zeros(n, dtype=bool) if alternative is None else alternative)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def score(self, record: int) -> float:
+        """The score of one of the records."""
+        value = self.scores[np.searchsorted(self.records, record)]
+        return value if self.scores.dtype == object else float(value)
+
+    def is_word(self, record: int) -> bool:
+        return bool(self.words[np.searchsorted(self.records, record)])
+
+    def is_alternative(self, record: int) -> bool:
+        return bool(self.alternative[np.searchsorted(self.records, record)])
+
+    def only(self, keep: np.ndarray) -> Matches:
+        """The matches of the records ``keep`` (a bool per record) selects."""
+        return Matches(self.records[keep], self.scores[keep], self.words[keep],
+                       self.alternative[keep])
 
 
 class IndexTerms:
@@ -55,8 +89,7 @@ class IndexTerms:
     def __init__(self, searcher, records: Records) -> None:  # noqa: ANN001 - Whoosh searcher
         self.searcher = searcher
         self.records = records
-        self._postings: dict[tuple[str, str], dict[int, float]] = {}
-        self._id_sets: dict[tuple[str, str], set[int]] = {}
+        self._postings: dict[tuple[str, str], Postings] = {}
 
     def doc_frequency(self, fieldname: str, text: str) -> int:
         """How many records hold a term."""
@@ -66,24 +99,23 @@ class IndexTerms:
             frequency = known[fieldname, text] = self.searcher.doc_frequency(fieldname, text)
         return frequency
 
-    def ids(self, fieldname: str, text: str) -> set[int]:
-        """The records holding a term (none read for an unknown term)."""
-        key = (fieldname, text)
-        if key not in self._id_sets:
-            held = self.doc_frequency(fieldname, text) > 0
-            self._id_sets[key] = read_ids(self.searcher, fieldname, text) if held else set()
-        return self._id_sets[key]
+    def ids(self, fieldname: str, text: str) -> np.ndarray:
+        """The records holding a term, ascending (none read for an unknown term)."""
+        if (fieldname, text) not in self._postings and not self.doc_frequency(fieldname, text):
+            return NO_RECORDS
+        return self.postings(fieldname, text)[0]
 
-    def postings(self, fieldname: str, text: str) -> dict[int, float]:
-        """Record number -> frequency of a term."""
+    def postings(self, fieldname: str, text: str) -> Postings:
+        """The records holding a term, ascending, and its frequency in each."""
         key = (fieldname, text)
         if key not in self._postings:
             self._postings[key] = read_postings(self.searcher, fieldname, text)
         return self._postings[key]
 
-    def dates(self, leaf: DateIn) -> set[int]:
+    def dates(self, leaf: DateIn) -> np.ndarray:
         """The records published within the leaf's range (Whoosh's own range query)."""
-        return set(self.searcher.docs_for_query(wq.DateRange("date", leaf.start, leaf.end)))
+        found = self.searcher.docs_for_query(wq.DateRange("date", leaf.start, leaf.end))
+        return np.array(sorted(found), dtype=np.int64)
 
 
 class Execution:
@@ -93,21 +125,19 @@ class Execution:
         self.terms = terms
         self.records = terms.records
         self.scorer = scorer
-        self._characters: dict[str, set[int]] = {}
+        self._characters: dict[str, np.ndarray] = {}
         self.titles: list[tuple[str, float]] = []  # (Han run, bonus) for the title bonus
 
     def run(self, root: PlanNode) -> Matches:
         """The records matching the plan: tier 1 and tier 2 together."""
         self.titles = []
-        return self._node(root) or Matches({}, set())
+        return self._node(root) or _none()
 
     def _node(self, node: PlanNode) -> Matches | None:
         if isinstance(node, AllOf):
             positive = [m for c in node.include if (m := self._node(c))]
-            excluded: set[int] = set()
-            for c in node.exclude:
-                excluded |= self._excluded(c)
-            return self._and(positive, excluded)
+            excluded = [self._excluded(c) for c in node.exclude]
+            return self._and(positive, union(*excluded) if excluded else NO_RECORDS)
         if isinstance(node, AnyOf):
             return self._or([m for c in node.children if (m := self._node(c))])
         if isinstance(node, FieldHas):
@@ -118,53 +148,55 @@ class Execution:
             return self._exact(node)
         return self._words(node)
 
-    def _excluded(self, node: PlanNode) -> set[int]:
+    def _excluded(self, node: PlanNode) -> np.ndarray:
         """Records to exclude for ``-node``: any that match it, in either tier."""
         before = len(self.titles)
         matches = self._node(node)
         del self.titles[before:]  # excluded text is no reason for a title bonus
-        return set(matches.scores) if matches else set()
+        return matches.records if matches else NO_RECORDS
 
-    def _and(self, parts: list[Matches], excluded: set[int]) -> Matches:
-        if len(parts) == 1 and not excluded:
+    def _and(self, parts: list[Matches], excluded: np.ndarray) -> Matches:
+        if len(parts) == 1 and not len(excluded):
             return parts[0]
         if not parts:
-            scores = dict.fromkeys(self.records.live - excluded, 0.0)
-            return Matches(scores, set(scores))
-        parts = sorted(parts, key=lambda m: len(m.scores))
-        keys = set(parts[0].scores).difference(excluded)
+            live = minus(self.records.live_records, excluded)
+            return Matches.of(live, np.zeros(len(live)))
+        parts = sorted(parts, key=len)
+        keys = minus(parts[0].records, excluded)
         for part in parts[1:]:
-            keys.intersection_update(part.scores)
-        scores = {d: sum(p.scores[d] for p in parts) for d in keys}
-        tier1 = set(keys)
-        for part in parts:
-            tier1 &= part.words
-        alternative = set().union(*(p.alternative for p in parts)) & tier1
-        return Matches(scores, tier1, alternative)
+            keys = intersect(keys, part.records)
+        at = [np.searchsorted(part.records, keys) for part in parts]
+        scores: np.ndarray = np.zeros(len(keys))  # (0.0 + each part's, as sum() adds them)
+        tier1 = np.ones(len(keys), dtype=bool)
+        alternative = np.zeros(len(keys), dtype=bool)
+        for part, positions in zip(parts, at, strict=True):
+            scores = scores + part.scores[positions]
+            tier1 &= part.words[positions]
+            alternative |= part.alternative[positions]
+        return Matches(keys, scores, tier1, alternative & tier1)
 
     @staticmethod
     def _or(parts: list[Matches]) -> Matches | None:
         if not parts:
             return None
-        scores: dict[int, float] = {}
-        tier1: set[int] = set()
-        for part in parts:
-            for d, s in part.scores.items():
-                scores[d] = scores.get(d, 0.0) + s
-            tier1 |= part.words
-        return Matches(scores, tier1, _alternative_only(parts))
+        if len(parts) == 1:
+            return parts[0]
+        records, at = np.unique(np.concatenate([p.records for p in parts]), return_inverse=True)
+        scores = _sum_at(len(records), at, np.concatenate([p.scores for p in parts]))
+        tier1 = _any_at(len(records), at, np.concatenate([p.words for p in parts]))
+        return Matches(records, scores, tier1, _alternative_only(len(records), at, parts))
 
     def _words(self, leaf: Words) -> Matches | None:
         """Unquoted text: every Han run and Latin word in it must match."""
         parts = [self._expanded(chunk) if isinstance(chunk, Expanded) else self._chunk(chunk)
                  for chunk in leaf.chunks]
-        return self._and(parts, set()) if parts else None
+        return self._and(parts, NO_RECORDS) if parts else None
 
     def _chunk(self, chunk: Chunk) -> Matches:
         if isinstance(chunk, HanRun):
             return self._han(chunk)
-        scores = self.scorer.bm25(rank.WORD, chunk.text, self.terms.postings("words", chunk.text))
-        return Matches(scores, set(scores))
+        postings = self.terms.postings("words", chunk.text)
+        return Matches.of(postings[0], self.scorer.bm25(rank.WORD, chunk.text, postings))
 
     def _expanded(self, chunk: Expanded) -> Matches:
         """A chunk as typed or as any of its alternatives, which score ``rank.ALTERNATIVE``
@@ -177,15 +209,12 @@ class Execution:
                          if (m := self._words(alternative)))
         finally:
             self.scorer.factor = typed_factor
-        scores: dict[int, float] = {}
-        tier1: set[int] = set()
-        for part in parts:
-            for d, s in part.scores.items():
-                if s > scores.get(d, -1.0):
-                    scores[d] = s
-            tier1 |= part.words
-        alternatives = [Matches(p.scores, p.words, p.words) for p in parts[1:]]
-        return Matches(scores, tier1, _alternative_only([parts[0], *alternatives]))
+        records, at = np.unique(np.concatenate([p.records for p in parts]), return_inverse=True)
+        scores = _best_at(len(records), at, np.concatenate([p.scores for p in parts]))
+        tier1 = _any_at(len(records), at, np.concatenate([p.words for p in parts]))
+        alternatives = [parts[0], *(Matches(p.records, p.scores, p.words, p.words)
+                                    for p in parts[1:])]
+        return Matches(records, scores, tier1, _alternative_only(len(records), at, alternatives))
 
     def _han(self, run: HanRun) -> Matches:
         """A run of Han characters: its words anywhere (tier 1), or the run itself (tier 2)."""
@@ -194,58 +223,67 @@ class Execution:
         found = len(contiguous)  # the run's document frequency, for its BM25
         self.titles.append((chunk, scorer.title(chunk, found)))
         if not content:  # only function words: the text itself is the match
-            scores = scorer.bm25(rank.TEXT, chunk, self._text_frequencies(chunk, contiguous))
-            return Matches(scores, set(scores))
+            needle = self._text_frequencies(chunk, contiguous)
+            return Matches.of(contiguous, scorer.bm25(rank.TEXT, chunk, needle))
         postings = [self.terms.postings("words", w) for w in content]
-        tier1 = _all_of(postings)
+        tier1 = intersect(*(ids for ids, _ in postings))
         if len(content) == 1:  # (0.0 + a score is the score: no sum to make)
             scores = scorer.bm25(rank.WORD, content[0], postings[0], among=tier1)
         else:
-            scores = dict.fromkeys(tier1, 0.0)
+            scores = np.zeros(len(tier1))
             for w, frequencies in zip(content, postings, strict=True):
-                for d, s in scorer.bm25(rank.WORD, w, frequencies, among=tier1).items():
-                    scores[d] += s
+                scores = scores + scorer.bm25(rank.WORD, w, frequencies, among=tier1)
         # The run itself scores where its words stand together, as typed (tier 1, when it has
         # more than one word), and across word boundaries (tier 2): count it only there.
-        scored = contiguous if len(content) > 1 else contiguous - tier1
+        scored = contiguous if len(content) > 1 else minus(contiguous, tier1)
         needle = self._text_frequencies(chunk, scored)
         if len(content) > 1:
-            together = [d for d in needle if d in tier1]
-            for d, s in scorer.bm25(rank.TOGETHER, chunk, needle, among=together,
-                                    found=found).items():
-                scores[d] += s
-        across = [d for d in needle if d not in tier1]
-        scores.update(scorer.bm25(rank.ACROSS, chunk, needle, among=across, found=found))
-        return Matches(scores, tier1)
+            together = intersect(scored, tier1)
+            if len(together):
+                bonus = scorer.bm25(rank.TOGETHER, chunk, needle, among=together, found=found)
+                at = np.searchsorted(tier1, together)
+                scores = scores.astype(np.result_type(scores, bonus))  # (objects: explaining)
+                scores[at] = scores[at] + bonus
+        across = minus(scored, tier1)
+        if not len(across):
+            return Matches.of(tier1, scores)
+        records = np.concatenate([tier1, across])
+        order = np.argsort(records, kind="stable")
+        words = np.concatenate([np.ones(len(tier1), dtype=bool),
+                                np.zeros(len(across), dtype=bool)])
+        across_scores = scorer.bm25(rank.ACROSS, chunk, needle, among=across, found=found)
+        return Matches.of(records[order], np.concatenate([scores, across_scores])[order],
+                          words[order])
 
     def _exact(self, leaf: Exact) -> Matches | None:
         """Quoted text: the normalized text, contiguous."""
         if not leaf.chunks:
             return None
-        candidates = _all_of(
-            [self._candidates(chunk) for chunk in leaf.chunks if isinstance(chunk, HanRun)]
-            + [self.terms.postings("words", chunk.text) for chunk in leaf.chunks
-               if not isinstance(chunk, HanRun)])
-        known = set(self.terms.postings("words", leaf.text)) & candidates
-        found = known | self.records.containing(leaf.text, candidates - known)
-        scores = self.scorer.bm25(rank.TEXT, leaf.text, self._text_frequencies(leaf.text, found))
-        return Matches(scores, set(scores))
+        candidates = intersect(
+            *[self._candidates(chunk) for chunk in leaf.chunks if isinstance(chunk, HanRun)],
+            *[self.terms.postings("words", chunk.text)[0] for chunk in leaf.chunks
+              if not isinstance(chunk, HanRun)])
+        known = intersect(self.terms.postings("words", leaf.text)[0], candidates)
+        found = union(known, self.records.containing(leaf.text, minus(candidates, known)))
+        needle = self._text_frequencies(leaf.text, found)
+        return Matches.of(found, self.scorer.bm25(rank.TEXT, leaf.text, needle))
 
     def _field(self, leaf: FieldHas) -> Matches:
         """``title:``, ``author:``, ``source:``: every record of the articles whose field holds
         the value."""
-        candidates = _all_of([self.terms.postings(leaf.field, c) for c in leaf.characters])
+        candidates = intersect(*[self.terms.postings(leaf.field, c)[0]
+                                 for c in leaf.characters])
         doc_ids, articles = self.records.doc_ids, self.records.articles
-        held = {doc_id: leaf.value in articles[doc_id][leaf.field] for doc_id in
-                {doc_ids[d] for d in candidates}}
-        return self._filtered({d for d in candidates if held[doc_ids[d]]},
-                              f"{leaf.field}:{leaf.value}")
+        of = [doc_ids[d] for d in candidates.tolist()]
+        held = {doc_id: leaf.value in articles[doc_id][leaf.field] for doc_id in set(of)}
+        keep = np.fromiter((held[doc_id] for doc_id in of), dtype=bool, count=len(of))
+        return self._filtered(candidates[keep], f"{leaf.field}:{leaf.value}")
 
-    def _filtered(self, docs: set[int], term: str) -> Matches:
-        docs -= self.records.deleted
-        return Matches(self.scorer.constant(rank.FILTER, term, docs), docs)
+    def _filtered(self, docs: np.ndarray, term: str) -> Matches:
+        docs = minus(docs, self.records.deleted_records)
+        return Matches.of(docs, self.scorer.constant(rank.FILTER, term, docs))
 
-    def _containing(self, run: HanRun) -> set[int]:
+    def _containing(self, run: HanRun) -> np.ndarray:
         """Records whose text contains the run.
 
         Records holding it as a word contain it by construction; the others are among its
@@ -253,10 +291,11 @@ class Execution:
         """
         if len(run.text) == 1:
             return self._character(run.text)
-        known = set(self.terms.postings("words", run.text))
-        return known | self.records.containing(run.text, self._candidates(run) - known)
+        known = self.terms.postings("words", run.text)[0]
+        return union(known, self.records.containing(run.text,
+                                                    minus(self._candidates(run), known)))
 
-    def _candidates(self, run: HanRun) -> set[int]:
+    def _candidates(self, run: HanRun) -> np.ndarray:
         """Records that may contain the run: those holding its rarest character pairs (their
         hash buckets), or its character. Another pair's posting list is read only while that
         is cheaper than checking the candidates left."""
@@ -267,36 +306,94 @@ class Execution:
         for frequency, pair in rarest[1:]:
             if frequency > READ_OR_CHECK * len(candidates):
                 break
-            candidates = candidates & self.terms.ids("pairs", pair)
+            candidates = intersect(candidates, self.terms.ids("pairs", pair))
         return candidates
 
-    def _character(self, char: str) -> set[int]:
+    def _character(self, char: str) -> np.ndarray:
         """Records containing a Han character: the substring field leaves single-character
         words to the word field."""
         if char not in self._characters:
-            self._characters[char] = self.terms.ids("chars", char) | self.terms.ids("words", char)
+            self._characters[char] = union(self.terms.ids("chars", char),
+                                           self.terms.ids("words", char))
         return self._characters[char]
 
-    def _text_frequencies(self, needle: str, found: Iterable[int]) -> dict[int, float]:
-        return self.records.counts(needle, found)
+    def _text_frequencies(self, needle: str, found: np.ndarray) -> Postings:
+        return found, self.records.counts(needle, found)
 
 
-def _alternative_only(parts: list[Matches]) -> set[int]:
-    """The records that match as words in some of ``parts`` (alternatives) but as typed in
-    none."""
-    alternative = set().union(*(p.alternative for p in parts))
-    if alternative:
-        alternative -= set().union(*(p.words - p.alternative for p in parts))
-    return alternative
+# --- sets of records: sorted arrays of distinct record numbers ------------------------------
 
 
-def _all_of(sets: list) -> set[int]:  # of sets or dicts keyed by record number
+def intersect(*sets: np.ndarray) -> np.ndarray:
+    """The records in all of ``sets`` (none for no sets), smallest first: each step looks the
+    smaller set up in the larger one."""
     if not sets:
-        return set()
-    sets = sorted(sets, key=len)
-    result = set(sets[0])
-    for s in sets[1:]:
-        result.intersection_update(s)
-        if not result:
+        return NO_RECORDS
+    ordered = sorted(sets, key=len)
+    result = ordered[0]
+    for other in ordered[1:]:
+        if not len(result):
             break
+        at = np.searchsorted(other, result)
+        at[at == len(other)] = 0
+        result = result[other[at] == result] if len(other) else NO_RECORDS
     return result
+
+
+def minus(records: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+    """The records not in ``excluded``."""
+    if not len(excluded) or not len(records):
+        return records
+    at = np.searchsorted(excluded, records)
+    at[at == len(excluded)] = 0
+    return records[excluded[at] != records]
+
+
+def union(*sets: np.ndarray) -> np.ndarray:
+    """The records in any of ``sets``."""
+    present = [s for s in sets if len(s)]
+    if len(present) <= 1:
+        return present[0] if present else NO_RECORDS
+    return np.unique(np.concatenate(present))
+
+
+def _none() -> Matches:
+    return Matches.of(NO_RECORDS, np.zeros(0))
+
+
+def _sum_at(n: int, at: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each of ``n`` records' sum of the ``values`` at it, added in order (0.0 + the first +
+    the next, as a dict of sums adds them); scores that carry signals keep them."""
+    if values.dtype != object:
+        return np.bincount(at, weights=values, minlength=n)
+    sums = np.zeros(n, dtype=object)
+    np.add.at(sums, at, values)
+    return sums
+
+
+def _best_at(n: int, at: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each of ``n`` records' largest of the ``values`` at it (the first of equals)."""
+    if values.dtype != object:
+        best = np.full(n, -np.inf)
+        np.maximum.at(best, at, values)
+        return best
+    chosen = np.full(n, None, dtype=object)
+    for i, value in zip(at.tolist(), values, strict=True):
+        if chosen[i] is None or value > chosen[i]:
+            chosen[i] = value
+    return chosen
+
+
+def _any_at(n: int, at: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """Whether any of the ``flags`` at each of ``n`` records is set."""
+    return np.bincount(at[flags], minlength=n) > 0
+
+
+def _alternative_only(n: int, at: np.ndarray, parts: list[Matches]) -> np.ndarray:
+    """Which of ``n`` records (``at``: where each of the concatenated parts' records is) match
+    as words in some of ``parts`` through alternatives but as typed in none."""
+    alternative = np.concatenate([p.alternative for p in parts])
+    if not alternative.any():
+        return np.zeros(n, dtype=bool)
+    typed = np.concatenate([p.words & ~p.alternative for p in parts])
+    return _any_at(n, at, alternative) & ~_any_at(n, at, typed)

@@ -11,7 +11,7 @@ for a title holding the query's text added to the best records of each tier only
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,7 @@ import numpy as np
 if TYPE_CHECKING:
     from search.query.execute import Matches
     from search.query.records import Records
+    from search.whoosh_adapter import Postings
 
 # BM25's usual parameters: term frequency saturation and length normalization.
 K1 = 1.2
@@ -53,31 +54,26 @@ class Scorer:
         n = self.records.live_count
         return math.log(1 + (n - matches + 0.5) / (matches + 0.5))
 
-    def bm25(self, signal: str, term: str, frequencies: dict[int, float],
-             among: Iterable[int] | None = None, found: int | None = None) -> dict[int, float]:
-        """The weighted BM25 of ``term`` in each record of ``frequencies`` (or of ``among``, a
-        subset); ``found``: how many records hold the term, when ``frequencies`` is not all."""
+    def bm25(self, signal: str, term: str, frequencies: Postings,
+             among: np.ndarray | None = None, found: int | None = None) -> np.ndarray:
+        """The weighted BM25 of ``term`` in each record of ``frequencies`` (records ascending,
+        each one's frequency), or of ``among`` (some of them, ascending); ``found``: how many
+        records hold the term, when ``frequencies`` is not all."""
+        holding, tf = frequencies
         weight = self.weight(signal) \
-            * self.idf(len(frequencies) if found is None else found) * (K1 + 1)
-        if among is None:
-            records, tf = list(frequencies), np.fromiter(frequencies.values(), np.float64,
-                                                         len(frequencies))
-        else:
-            records = list(among)
-            tf = np.fromiter(map(frequencies.__getitem__, records), np.float64, len(records))
-        if not records:
-            return {}
+            * self.idf(len(holding) if found is None else found) * (K1 + 1)
+        if among is not None:
+            holding, tf = among, tf[np.searchsorted(holding, among)]
         # (the same float operations as one record at a time, so the same scores)
-        norm = self.records.length_norm[records]
-        return dict(zip(records, (weight * tf / (tf + norm)).tolist(), strict=True))
+        return weight * tf / (tf + self.records.length_norm[holding])
 
     def weight(self, signal: str) -> float:
         """The signal's weight, times the factor in force (see ``ALTERNATIVE``)."""
         return WEIGHTS[signal] * self.factor
 
-    def constant(self, signal: str, term: str, records: Iterable[int]) -> dict[int, float]:
+    def constant(self, signal: str, term: str, records: np.ndarray) -> np.ndarray:
         """The signal's weight, the same in every record (a filter)."""
-        return dict.fromkeys(records, self.weight(signal))
+        return np.full(len(records), self.weight(signal))
 
     def title(self, term: str, found: int) -> float:
         """The bonus for a title holding ``term``, found in ``found`` records."""
@@ -93,23 +89,18 @@ def rank(matches: Matches, records: Records, titles: list[tuple[str, float]],
     best of each tier only (``TITLE_WINDOW`` beyond the page), which saves checking every
     record's title. Ties keep record order.
     """
-    scores, tier1, alternative = matches.scores, matches.words, matches.alternative
-    records_ = np.fromiter(scores, np.int64, len(scores))
-    values = np.fromiter(scores.values(), np.float64, len(scores))
-    if len(tier1) == len(scores):  # (the words are among the scored records)
-        tiers = np.ones(len(scores))
-    else:
-        tiers = np.fromiter((d in tier1 for d in scores), bool, len(scores)) * -1.0 + 2
+    values = matches.scores.astype(np.float64)
+    tiers = np.where(matches.words, 1.0, 2.0)
+    alternative = bool(matches.alternative.any())
     if alternative:  # (matching as words, through an alternative only)
-        tiers[(tiers == 1) & np.fromiter((d in alternative for d in scores), bool,
-                                          len(scores))] = 1.5
+        tiers[matches.alternative] = 1.5
     ranked: list[tuple[float, int]] = []
     for tier in (1, 1.5, 2) if alternative else (1, 2):
         wanted = count - len(ranked)
         if wanted <= 0:
             break
         mine = np.flatnonzero(tiers == tier)
-        best = _largest(values[mine], records_[mine], wanted + TITLE_WINDOW)
+        best = _largest(values[mine], matches.records[mine], wanted + TITLE_WINDOW)
         if titles:
             best = sorted(((with_title(s, records, d, titles), d) for s, d in best),
                           reverse=True)
@@ -208,26 +199,37 @@ class ExplainingScorer(Scorer):
 
     def __init__(self, records: Records, targets: Iterable[int]) -> None:
         super().__init__(records)
-        self.targets = frozenset(targets)
+        self.targets = np.array(sorted(set(targets)), dtype=np.int64)
 
-    def bm25(self, signal: str, term: str, frequencies: dict[int, float],
-             among: Iterable[int] | None = None, found: int | None = None) -> dict[int, float]:
+    def bm25(self, signal: str, term: str, frequencies: Postings,
+             among: np.ndarray | None = None, found: int | None = None) -> np.ndarray:
         scores = super().bm25(signal, term, frequencies, among, found)
-        df = len(frequencies) if found is None else found
+        holding, tf = frequencies
+        df = len(holding) if found is None else found
         idf = self.idf(df)
         lengths, average = self.records.lengths, self.records.average_length
-        for d in self.targets.intersection(scores):
-            scores[d] = _Explained(scores[d], (Signal(
-                signal, term, self.weight(signal), scores[d], tf=frequencies[d], df=df, idf=idf,
-                length=int(lengths[d]), average_length=average),))
-        return scores
+        scored = holding if among is None else among
+        return self._carry(scored, scores, lambda d, value: (Signal(
+            signal, term, self.weight(signal), value,
+            tf=float(tf[np.searchsorted(holding, d)]), df=df, idf=idf, length=int(lengths[d]),
+            average_length=average),))
 
-    def constant(self, signal: str, term: str, records: Iterable[int]) -> dict[int, float]:
+    def constant(self, signal: str, term: str, records: np.ndarray) -> np.ndarray:
         scores = super().constant(signal, term, records)
-        for d in self.targets.intersection(scores):
-            scores[d] = _Explained(scores[d], (Signal(signal, term, self.weight(signal),
-                                                      scores[d]),))
-        return scores
+        return self._carry(records, scores, lambda d, value: (Signal(
+            signal, term, self.weight(signal), value),))
+
+    def _carry(self, records: np.ndarray, scores: np.ndarray,
+               signals: Callable[[int, float], tuple[Signal, ...]]) -> np.ndarray:
+        """``scores`` (of ``records``), the targets' as scores that carry their signals."""
+        at = np.flatnonzero(np.isin(records, self.targets))
+        if not len(at):
+            return scores
+        carried = scores.astype(object)
+        for i in at.tolist():
+            value = float(scores[i])
+            carried[i] = _Explained(value, signals(int(records[i]), value))
+        return carried
 
     def title(self, term: str, found: int) -> float:
         bonus = super().title(term, found)
@@ -239,9 +241,9 @@ def explain(matches: Matches, records: Records, titles: list[tuple[str, float]],
             record: int) -> Explanation:
     """How the score :func:`rank` gave ``record`` was made, from matches an
     :class:`ExplainingScorer` scored (``record`` among its targets)."""
-    score = matches.scores[record]
+    score = matches.score(record)
     if titles:  # every ranked record is within the title window
         score = with_title(score, records, record, titles)
-    return Explanation(tier=1 if record in matches.words else 2,
-                       alternative=record in matches.alternative,
+    return Explanation(tier=1 if matches.is_word(record) else 2,
+                       alternative=matches.is_alternative(record),
                        score=round(float(score), 4), signals=_signals(score))

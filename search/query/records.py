@@ -58,7 +58,8 @@ class Texts(Sequence[str]):
     def spans(self, records: Iterable[int]) -> Iterator[tuple[int, Any, int, int]]:
         """(record, data, start, end) for each of ``records``, in their order: the record's
         text as UTF-8 is ``data[start:end]`` (sliced by the caller: no call per record)."""
-        wanted = np.fromiter(records, dtype=np.int64)
+        wanted = records if isinstance(records, np.ndarray) else \
+            np.fromiter(records, dtype=np.int64)
         return zip(wanted.tolist(), map(self._data.__getitem__, self._segments[wanted].tolist()),
                    self._starts[wanted].tolist(), self._ends[wanted].tolist(), strict=True)
 
@@ -144,9 +145,19 @@ class Records:
 
     @cached_property
     def live(self) -> frozenset[int]:
-        """The record numbers not deleted (made when a query needs them all: a query of
-        exclusions only)."""
-        return frozenset(range(len(self.lengths))) - self.deleted
+        """The record numbers not deleted."""
+        return frozenset(self.live_records.tolist())
+
+    @cached_property
+    def live_records(self) -> np.ndarray:
+        """The record numbers not deleted, ascending (made when a query needs them all: a
+        query of exclusions only)."""
+        return np.setdiff1d(np.arange(len(self.lengths), dtype=np.int64), self.deleted_records)
+
+    @cached_property
+    def deleted_records(self) -> np.ndarray:
+        """The record numbers deleted, ascending."""
+        return np.array(sorted(self.deleted), dtype=np.int64)
 
     # An article's records are added together, header first, and neither segments nor merges
     # reorder them: its paragraphs are the records after its header.
@@ -163,17 +174,18 @@ class Records:
             end += 1
         return range(header + 1, end)
 
-    def containing(self, needle: str, candidates: Iterable[int]) -> set[int]:
-        """The candidates whose searchable text contains ``needle``."""
+    def containing(self, needle: str, candidates: np.ndarray) -> np.ndarray:
+        """The candidates (ascending) whose searchable text contains ``needle``."""
         wanted = needle.encode("utf-8")
-        return {d for d, data, start, end in self.texts.spans(candidates)
-                if wanted in data[start:end]}
+        return np.array([d for d, data, start, end in self.texts.spans(candidates)
+                         if wanted in data[start:end]], dtype=np.int64)
 
-    def counts(self, needle: str, records: Iterable[int]) -> dict[int, float]:
+    def counts(self, needle: str, records: np.ndarray) -> np.ndarray:
         """How many times each record's searchable text holds ``needle`` (not overlapping)."""
         wanted = needle.encode("utf-8")
-        return {d: float(data[start:end].count(wanted))
-                for d, data, start, end in self.texts.spans(records)}
+        return np.array([data[start:end].count(wanted)
+                         for _, data, start, end in self.texts.spans(records)],
+                        dtype=np.float64)
 
     def title(self, record: int) -> str:
         """The normalized title of the record's article."""

@@ -285,8 +285,8 @@ class Searcher(Planner):
         hits = []
         for unit in arranged.units:
             d = unit.records[0]
-            score = rank.with_title(matches.scores[d], records, d, execution.titles) \
-                if execution.titles else matches.scores[d]
+            score = rank.with_title(matches.score(d), records, d, execution.titles) \
+                if execution.titles else matches.score(d)
             more = None if group == "paragraph" else tuple(
                 ParagraphMatch(records.paragraph(m), snippet(
                     records.originals[m], needles, self.settings.snippet_length))
