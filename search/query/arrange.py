@@ -153,8 +153,8 @@ class Arranger:
         if group == "paragraph" and sort == "relevance" and not wanted:
             # The common case, as fast as before: records ranked directly.
             ranked = rank.rank(matches, records, self.titles, last)[first:last]
-            return Arranged(len(matches), [self._record_unit(d) for _, d in ranked], None)
-        kind = _Few if len(matches) <= VECTORIZE_ABOVE else _Many
+            return Arranged(len(matches.records), [self._record_unit(d) for _, d in ranked], None)
+        kind = _Few if len(matches.records) <= VECTORIZE_ABOVE else _Many
         found = kind(self.matches, self.layout, self._unit_numbers(group))
         counts = self._facets(found, wanted) if wanted else None
         ordered = self._order(found, sort, last)[first:last]
@@ -178,7 +178,7 @@ class Arranger:
         unit_of = {d: u for u, d in enumerate(found.best)}
         matches = self.matches
         best = matches.only(np.isin(matches.records, found.best)) \
-            if len(unit_of) < len(matches) else matches
+            if len(unit_of) < len(matches.records) else matches
         # (without the tier of alternatives)
         only = Matches.of(best.records, best.scores, best.words)
         return [unit_of[d] for _, d in rank.rank(only, self.records, self.titles, count)]

@@ -62,9 +62,6 @@ class Matches:
         return cls(records, scores, np.ones(n, dtype=bool) if words is None else words,
                    np.zeros(n, dtype=bool) if alternative is None else alternative)
 
-    def __len__(self) -> int:
-        return len(self.records)
-
     def score(self, record: int) -> float:
         """The score of one of the records."""
         value = self.scores[np.searchsorted(self.records, record)]
@@ -161,7 +158,7 @@ class Execution:
         if not parts:
             live = minus(self.records.live_records, excluded)
             return Matches.of(live, np.zeros(len(live)))
-        parts = sorted(parts, key=len)
+        parts = sorted(parts, key=lambda m: len(m.records))
         keys = minus(parts[0].records, excluded)
         for part in parts[1:]:
             keys = intersect(keys, part.records)

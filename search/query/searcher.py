@@ -360,7 +360,7 @@ class Searcher(Planner):
         searcher = self._whoosh()
         records = self._records(searcher)
         return len(Execution(IndexTerms(searcher, records), rank.Scorer(records))
-                   .run(plan.root).scores)
+                   .run(plan.root).records)
 
     def _suggester_now(self) -> Suggester:
         """The suggestions of the current index generation: the vocabulary its build or
