@@ -60,7 +60,7 @@ from search.segments import WorkerLost, write_index
 from search.stories import Signature, Stories, restore_files, signature, stories_files
 from search.suggest import VOCABULARY_FILE, Suggester
 from search.text import HAN_RUN_RE
-from search.whoosh_adapter import ColumnPart, derived_arrays
+from search.whoosh_adapter import ColumnPart, derived_arrays, save_flat_postings
 
 # The article fields on every record (for filters), also kept per article in ``article``.
 ARTICLE_FIELDS = ("title", "author", "source")
@@ -556,7 +556,7 @@ def _write_build(build_dir: Path, sources: Sequence[Path], files: list[SourceFil
     if ix.doc_count() != added:
         raise IndexUnusable(f"the build in {build_dir} is incomplete ({ix.doc_count()} of "
                             f"{added} records): an indexing worker failed")
-    save_lengths(ix)
+    save_segment_arrays(ix)
     Stories.from_signatures(report.signatures).save(build_dir)
     save_suggestions(build_dir, ix)
     built_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -575,10 +575,13 @@ def character_lengths(part: ColumnPart) -> np.ndarray:
                      zip(starts.tolist(), lengths.tolist(), strict=True)], dtype=np.int32)
 
 
-def save_lengths(ix: whoosh_index.FileIndex) -> None:
-    """Write the searchable lengths of every segment of ``ix`` that has none yet."""
+def save_segment_arrays(ix: whoosh_index.FileIndex) -> None:
+    """Write what searchers read beside each segment of ``ix``, where it is missing: the
+    records' searchable lengths and the flat postings (see
+    :func:`~search.whoosh_adapter.save_flat_postings`)."""
     with ix.searcher() as searcher:
         derived_arrays(searcher.reader(), LENGTHS, character_lengths, "norm", save=True)
+        save_flat_postings(searcher.reader())
 
 
 def _index_file(file: SourceFile, add_document: Callable[..., None], *,
@@ -705,7 +708,7 @@ def _update_build(build_dir: Path, files: list[SourceFile], sources: Sequence[Pa
         with suppress(Exception):  # the first error is the one to report
             writer.cancel()
         raise
-    save_lengths(ix)
+    save_segment_arrays(ix)
     save_suggestions(build_dir, ix)
     with ix.searcher() as searcher:
         documents = sum(1 for _ in searcher.document_numbers(paragraph=0))
