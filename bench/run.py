@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
                              "comma-separated list, with tantivy and the careful peer: build "
                              "time, query latency and memory against size (default: 16 for the "
                              "full run, none for --quick; '' for none; 16,64 for the ten-year "
-                             "archive, about 40 minutes more)")
+                             "archive, about 50 minutes more)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     names = [name.strip() for name in args.stacks.split(",") if name.strip()]
