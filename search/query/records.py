@@ -144,11 +144,6 @@ class Records:
                    live_count, average, lengths, length_norm)
 
     @cached_property
-    def live(self) -> frozenset[int]:
-        """The record numbers not deleted."""
-        return frozenset(self.live_records.tolist())
-
-    @cached_property
     def live_records(self) -> np.ndarray:
         """The record numbers not deleted, ascending (made when a query needs them all: a
         query of exclusions only)."""
