@@ -44,6 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from opensearchpy import OpenSearch, helpers
+from opensearchpy import exceptions as os_errors
 
 from search.analysis import normalize
 from search.config import Settings, load_settings
@@ -621,15 +622,23 @@ def _aggregations(key: str | None, facets: Sequence[str]) -> DSL:
 
 
 # A node that dies while a search runs can leave a shard's answer out (OpenSearch returns the
-# other shards' as a partial result); asked again, the shard's replica answers.
+# other shards' as a partial result), or fail the whole search when it dies between the
+# search's phases (500, search_phase_execution_exception); asked again, the replica answers.
 PARTIAL_RETRIES = 3
 
 
 def _whole(ask: Callable[[], dict[str, object]]) -> dict[str, object]:
     """The answer of ``ask`` (a search or msearch) with every shard in it, asking again while a
     shard failed; :class:`ClusterUnavailable` when shards stay missing."""
-    for _ in range(PARTIAL_RETRIES):
-        answer = ask()
+    for attempt in range(PARTIAL_RETRIES):
+        try:
+            answer = ask()
+        except os_errors.TransportError as error:
+            server_side = isinstance(error.status_code, int) and error.status_code >= 500
+            if not server_side or attempt == PARTIAL_RETRIES - 1:
+                raise
+            time.sleep(0.2)
+            continue
         parts = answer.get("responses", [answer])  # type: ignore[union-attr]
         if not any(part.get("_shards", {}).get("failed") for part in parts):  # type: ignore[union-attr]
             return answer
