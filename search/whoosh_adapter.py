@@ -33,7 +33,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import suppress
-from itertools import accumulate, chain, repeat
+from itertools import accumulate, chain
 from operator import sub
 from pathlib import Path
 from pickle import dumps
@@ -182,17 +182,15 @@ def _blocks(postfile, start: int, length: int) -> Postings:  # noqa: ANN001
     for deltas, weights in _block_parts(postfile.get(start, length), start):
         # Each block's deltas start from 0: their running sum is the block's record numbers.
         id_parts.append(np.cumsum(np.array(deltas, dtype=np.int64)))
-        if weights is None or isinstance(weights, float):  # (one weight for the block)
-            weights = np.full(len(deltas), 1.0 if weights is None else weights)
-        weight_parts.append(np.asarray(weights, dtype=np.float64))
+        weight_parts.append(np.array(weights, dtype=np.float64))
     if len(id_parts) == 1:
         return id_parts[0], weight_parts[0]
     return np.concatenate(id_parts), np.concatenate(weight_parts)
 
 
 def _block_parts(data: bytes, start: int) -> Iterator[tuple[Any, Any]]:
-    """Each block's id deltas and weights (a sequence, one float for all, or None for 1.0),
-    of the posting list ``data`` (found at ``start``).
+    """Each block's id deltas and weights (one per posting), of the posting list ``data``
+    (found at ``start``).
 
     whoosh3 writes a posting list as a header tag, then blocks, each its length (negative for
     the last), its pickled info (count, last id, largest weight, compression, length bytes)
@@ -212,6 +210,8 @@ def _block_parts(data: bytes, start: int) -> Iterator[tuple[Any, Any]]:
         compression = pickle.Unpickler(block).load()[3]
         packed = block.read()
         deltas, weights, _ = pickle.loads(zlib.decompress(packed) if compression else packed)
+        if weights is None or isinstance(weights, float):  # (one weight for the block)
+            weights = (1.0 if weights is None else weights,) * len(deltas)
         yield deltas, weights
         if size < 0:
             break
@@ -350,10 +350,7 @@ def save_flat_postings(reader) -> None:  # noqa: ANN001 - a Whoosh reader
                 ids, freqs = array("I"), array("f")
                 for deltas, weights in _block_parts(postfile.get(start, length), start):
                     ids.extend(accumulate(deltas))  # (each block's deltas start from 0)
-                    if weights is None or isinstance(weights, float):
-                        freqs.extend(repeat(1.0 if weights is None else weights, len(deltas)))
-                    else:
-                        freqs.extend(weights)
+                    freqs.extend(weights)
                 writer.add(start, ids, None if freqs.count(1.0) == len(freqs) else freqs)
             writer.finish()
         except BaseException:
