@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from search.query import rank
-from search.query.execute import Matches
+from search.query.execute import Matches, distinct, distinct_first, distinct_inverse
 from search.query.records import Records
 from search.stories import Stories
 from search.text import HAN_RUN_RE
@@ -334,7 +334,7 @@ class _Many:
         self.tier1 = matches.words
         self.articles = layout.article_of.array[self.records]
         keys = self.records if unit_of is None else unit_of.array[self.articles]
-        self.unit = np.unique(keys, return_inverse=True)[1].reshape(-1)
+        self.unit = distinct_inverse(keys)[1]
         # The records by unit, then by relevance (tier 1 first, the score, the earlier
         # record), each unit's best last: the order of search.query.rank within a unit.
         self.by_unit = np.lexsort((-self.records, self.scores, self.tier1, self.unit))
@@ -369,7 +369,7 @@ class _Many:
     def _pairs(self, value_of: Column) -> tuple[np.ndarray, np.ndarray]:
         """(value, unit) of each distinct pair of a unit and a value of its articles."""
         values = max(value_of.values, 1)
-        pairs = np.unique(self.unit * values + value_of.array[self.articles])
+        pairs = distinct(self.unit * values + value_of.array[self.articles])
         return pairs % values, pairs // values
 
     def tally(self, value_of: Column) -> dict[int, int]:
@@ -383,11 +383,11 @@ class _Many:
     def units_with(self, value_of: Column, values: list[int]) -> int:
         """How many units have a matching article whose value is one of ``values``."""
         found, units = self._pairs(value_of)
-        return len(np.unique(units[np.isin(found, values)]))
+        return len(distinct(units[np.isin(found, values)]))
 
     def first_articles(self, value_of: Column) -> dict[int, int]:
         """Value -> the first matching article with it."""
-        numbers, first = np.unique(value_of.array[self.articles], return_index=True)
+        numbers, first = distinct_first(value_of.array[self.articles])
         return dict(zip(numbers.tolist(), self.articles[first].tolist(), strict=True))
 
 

@@ -12,6 +12,7 @@ hundred times what the array does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,11 @@ from search.whoosh_adapter import Postings, read_postings
 # candidates left to check: checking a text is about as cheap as reading a posting, and reading
 # has a cost of its own per list (measured on the benchmark queries: 1 and 2 beat 4 and 8).
 READ_OR_CHECK = 1
+# A character's posting list narrows the candidates left (records a pair's hash bucket holds
+# that may lack the run) when it is at most this many times as long as they are: checking a
+# text costs about 1.4 us, reading a posting a few ns plus a fixed cost per list and segment
+# (16 was fastest of 1, 8, 16 and 32 at 16 copies: p50 3.7 -> 2.6 ms).
+NARROW_OR_CHECK = 16
 
 NO_RECORDS = np.zeros(0, dtype=np.int64)
 
@@ -178,7 +184,7 @@ class Execution:
             return None
         if len(parts) == 1:
             return parts[0]
-        records, at = np.unique(np.concatenate([p.records for p in parts]), return_inverse=True)
+        records, at = distinct_inverse(np.concatenate([p.records for p in parts]))
         scores = _sum_at(len(records), at, np.concatenate([p.scores for p in parts]))
         tier1 = _any_at(len(records), at, np.concatenate([p.words for p in parts]))
         return Matches(records, scores, tier1, _alternative_only(len(records), at, parts))
@@ -206,7 +212,7 @@ class Execution:
                          if (m := self._words(alternative)))
         finally:
             self.scorer.factor = typed_factor
-        records, at = np.unique(np.concatenate([p.records for p in parts]), return_inverse=True)
+        records, at = distinct_inverse(np.concatenate([p.records for p in parts]))
         scores = _best_at(len(records), at, np.concatenate([p.scores for p in parts]))
         tier1 = _any_at(len(records), at, np.concatenate([p.words for p in parts]))
         alternatives = [parts[0], *(Matches(p.records, p.scores, p.words, p.words)
@@ -261,7 +267,10 @@ class Execution:
             *[self.terms.postings("words", chunk.text)[0] for chunk in leaf.chunks
               if not isinstance(chunk, HanRun)])
         known = intersect(self.terms.postings("words", leaf.text)[0], candidates)
-        found = union(known, self.records.containing(leaf.text, minus(candidates, known)))
+        narrowing = [c for chunk in leaf.chunks if isinstance(chunk, HanRun)
+                     for c in chunk.narrowing()]
+        unknown = self._narrowed(narrowing, minus(candidates, known))
+        found = union(known, self.records.containing(leaf.text, unknown))
         needle = self._text_frequencies(leaf.text, found)
         return Matches.of(found, self.scorer.bm25(rank.TEXT, leaf.text, needle))
 
@@ -289,8 +298,8 @@ class Execution:
         if len(run.text) == 1:
             return self._character(run.text)
         known = self.terms.postings("words", run.text)[0]
-        return union(known, self.records.containing(run.text,
-                                                    minus(self._candidates(run), known)))
+        unknown = self._narrowed(run.narrowing(), minus(self._candidates(run), known))
+        return union(known, self.records.containing(run.text, unknown))
 
     def _candidates(self, run: HanRun) -> np.ndarray:
         """Records that may contain the run: those holding its rarest character pairs (their
@@ -305,6 +314,21 @@ class Execution:
                 break
             candidates = intersect(candidates, self.terms.ids("pairs", pair))
         return candidates
+
+    def _narrowed(self, characters: Sequence[str], candidates: np.ndarray) -> np.ndarray:
+        """The candidates that hold each of ``characters`` (Han), from the characters' posting
+        lists, rarest first, while a list is short enough to beat checking the texts."""
+        rarest = sorted((self._character_frequency(c), c) for c in set(characters))
+        for frequency, char in rarest:
+            if not len(candidates) or frequency > NARROW_OR_CHECK * len(candidates):
+                break
+            candidates = intersect(candidates, self._character(char))
+        return candidates
+
+    def _character_frequency(self, char: str) -> int:
+        """How many records hold a Han character (as a character, or as a one-character word:
+        a record may count twice, which only makes narrowing with it less eager)."""
+        return self.terms.doc_frequency("chars", char) + self.terms.doc_frequency("words", char)
 
     def _character(self, char: str) -> np.ndarray:
         """Records containing a Han character: the substring field leaves single-character
@@ -351,7 +375,42 @@ def union(*sets: np.ndarray) -> np.ndarray:
     present = [s for s in sets if len(s)]
     if len(present) <= 1:
         return present[0] if present else NO_RECORDS
-    return np.unique(np.concatenate(present))
+    return distinct(np.concatenate(present), runs=True)
+
+
+# NumPy 2.4's np.unique is 5 to 100 times slower than a sort on these arrays (it hashes
+# integers); the three below are what the engine used it for, by sorting.
+
+
+def distinct(values: np.ndarray, runs: bool = False) -> np.ndarray:
+    """The distinct values, ascending (``runs``: ``values`` is sorted runs back to back, which
+    a stable sort merges in one pass)."""
+    ordered = np.sort(values, kind="stable" if runs else None)
+    return ordered[_firsts(ordered)]
+
+
+def distinct_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values, ascending, and where each value is among them."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    firsts = _firsts(ordered)
+    inverse = np.empty(len(values), dtype=np.intp)
+    inverse[order] = np.cumsum(firsts) - 1
+    return ordered[firsts], inverse
+
+
+def distinct_first(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values, ascending, and the position of each one's first occurrence."""
+    order = np.argsort(values, kind="stable")
+    firsts = _firsts(values[order])
+    return values[order][firsts], order[firsts]
+
+
+def _firsts(ordered: np.ndarray) -> np.ndarray:
+    """Which of the sorted values differ from the one before."""
+    firsts = np.ones(len(ordered), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=firsts[1:])
+    return firsts
 
 
 def _none() -> Matches:

@@ -64,6 +64,9 @@ class LatinWord:
     text: str
 
 
+NARROWED_RUN = 4
+
+
 @dataclass(frozen=True)
 class HanRun:
     """A run of Han characters, normalized, with what finds it."""
@@ -74,10 +77,19 @@ class HanRun:
 
     def candidate_terms(self) -> tuple[Term, ...]:
         """The terms read for the records that may contain the run: its character (in the
-        character field, or in the word field where it is a one-character word) or its pairs."""
+        character field, or in the word field where it is a one-character word) or its pairs,
+        and the characters that narrow them."""
         if len(self.text) == 1:
             return Term("chars", self.text), Term("words", self.text)
-        return tuple(Term("pairs", p) for p in self.pairs)
+        return (*(Term("pairs", p) for p in self.pairs),
+                *(t for c in self.narrowing() for t in (Term("chars", c), Term("words", c))))
+
+    def narrowing(self) -> tuple[str, ...]:
+        """The characters whose records narrow the run's candidates (a pair's posting list is
+        a hash bucket other pairs share): those of a run of up to ``NARROWED_RUN`` characters,
+        where such strangers are most of the candidates; a longer run's several pairs leave
+        few, and its characters would count against the term limit."""
+        return tuple(dict.fromkeys(self.text)) if 1 < len(self.text) <= NARROWED_RUN else ()
 
 
 Chunk = LatinWord | HanRun
