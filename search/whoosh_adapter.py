@@ -94,23 +94,28 @@ def read_ids(searcher, fieldname: str, text: str | bytes) -> np.ndarray:  # noqa
 
 def _postings(searcher, fieldname: str, text: str | bytes) -> Iterator[Postings]:  # noqa: ANN001
     """Each segment's postings of a term (numbered in the whole index), in segment order."""
+    key = (fieldname, text)
     for leaf, offset in searcher.leaf_searchers():
         reader = leaf.reader()
-        extent = _extent(reader, fieldname, text)
-        if extent is None:  # not in this segment
+        segment = _SEGMENTS.get(reader)
+        if segment is None:
+            segment = _SEGMENTS[reader] = _Segment(reader)
+        place = segment.places.get(key, _UNKNOWN)
+        if place is _UNKNOWN or (place is not None and len(place) == 2):
+            place = segment.place(reader, key)  # (an extent: flat postings may have come)
+        if place is None:  # not in this segment
             continue
-        if extent is _WHOOSH:
+        if place is _WHOOSH:
             matcher = reader.postings(fieldname, text)
             if isinstance(matcher, FilterMatcher):  # deletions: filtered below
                 matcher = matcher.child
             ids, weights = _one_at_a_time(matcher)
+        elif len(place) == 2:  # no flat postings: decoded
+            ids, weights = _blocks(reader._terms._postfile, *place)
         else:
-            flat = flat_postings(reader)
-            found = flat.get(extent[0]) if flat is not None else None
-            ids, weights = found if found is not None else \
-                _blocks(reader._terms._postfile, *extent)
-        if reader.has_deletions():
-            kept = ~np.isin(ids, _deleted_array(reader), assume_unique=True)
+            ids, weights = segment.flat.read(*place)  # type: ignore[union-attr]
+        if segment.deleted is not None:
+            kept = ~np.isin(ids, segment.deleted, assume_unique=True)
             ids, weights = ids[kept], weights[kept]
         if len(ids):
             if offset:
@@ -118,51 +123,53 @@ def _postings(searcher, fieldname: str, text: str | bytes) -> Iterator[Postings]
             yield ids, weights
 
 
-_DELETED: weakref.WeakKeyDictionary[Any, np.ndarray] = weakref.WeakKeyDictionary()
+class _Segment:
+    """What reading postings remembers of one segment reader: where each term's list is
+    (finding it in the terms table costs more than reading a short list: a hash lookup
+    through several seeks and reads, and an unpickling), and the deleted records."""
+
+    def __init__(self, reader) -> None:  # noqa: ANN001 - a Whoosh segment reader
+        # term -> None (not in the segment), _WHOOSH (read through Whoosh's matcher: postings
+        # inlined in the terms table), (offset, length) in the postings file, or the list's
+        # four bounds in the flat postings
+        self.places: dict[tuple[str, str | bytes], tuple[Any, ...] | None] = {}
+        self.flat: FlatPostings | None = None
+        # its own record numbers deleted, ascending
+        self.deleted = np.array(sorted(reader.deleted_docs_set), dtype=np.int64) \
+            if reader.has_deletions() else None
+
+    def place(self, reader, key: tuple[str, str | bytes]) -> tuple[Any, ...] | None:  # noqa: ANN001
+        """Where the term's list is, found and remembered."""
+        place = self.places.get(key, _UNKNOWN)
+        if place is _UNKNOWN:
+            if len(self.places) >= _PLACES_PER_SEGMENT:
+                self.places.clear()
+            place = _extent(reader, *key)
+        if place is not None and place is not _WHOOSH and len(place) == 2:
+            self.flat = flat_postings(reader)
+            if self.flat is not None:
+                place = self.flat.locate(place[0]) or place
+        self.places[key] = place
+        return place
 
 
-def _deleted_array(reader) -> np.ndarray:  # noqa: ANN001 - a Whoosh segment reader
-    """A segment's deleted record numbers (its own), ascending, made once per reader."""
-    deleted = _DELETED.get(reader)
-    if deleted is None:
-        deleted = _DELETED[reader] = np.array(sorted(reader.deleted_docs_set), dtype=np.int64)
-    return deleted
-
-
-# Where each term's posting list lies in a segment's postings file, remembered per segment
-# reader: finding it in the terms table costs more than reading a short list (a hash lookup
-# through several seeks and reads, and an unpickling). None: the segment lacks the term;
-# _WHOOSH: read it through Whoosh's matcher (postings inlined in the terms table).
+_SEGMENTS: weakref.WeakKeyDictionary[Any, _Segment] = weakref.WeakKeyDictionary()
+_UNKNOWN = ("unknown",)
 _WHOOSH = ("whoosh",)
-_EXTENTS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[Any, ...] | None]] = \
-    weakref.WeakKeyDictionary()
-_EXTENTS_PER_SEGMENT = 1 << 16  # then forgotten and found again: a bound on memory
+_PLACES_PER_SEGMENT = 1 << 16  # then forgotten and found again: a bound on memory
 
 
 def _extent(reader, fieldname: str, text: str | bytes) -> tuple[Any, ...] | None:  # noqa: ANN001
-    """(offset, length) of the term's posting list in ``reader``'s postings file, or None."""
-    known = _EXTENTS.get(reader)
-    if known is None:
-        known = _EXTENTS[reader] = {}
-    key = (fieldname, text)
-    if key in known:
-        return known[key]
-    if len(known) >= _EXTENTS_PER_SEGMENT:
-        known.clear()
-    extent: tuple[Any, ...] | None = _WHOOSH
+    """(offset, length) of the term's posting list in ``reader``'s postings file, None when
+    the segment lacks the term, or _WHOOSH."""
     terms = getattr(reader, "_terms", None)
     if type(terms) is W3TermsReader and fieldname in reader.schema:
         try:
             info = terms.term_info(fieldname, reader.schema[fieldname].to_bytes(text))
         except TermNotFound:
-            extent = None
-        else:
-            if not info.is_inlined():
-                extent = _info_extent(info)
-    elif (fieldname, text) not in reader:
-        extent = None
-    known[key] = extent
-    return extent
+            return None
+        return _WHOOSH if info.is_inlined() else _info_extent(info)
+    return _WHOOSH if (fieldname, text) in reader else None
 
 
 def _info_extent(info: W3TermInfo) -> tuple[int, int]:
@@ -283,11 +290,21 @@ class FlatPostings:
     def get(self, start: int) -> Postings | None:
         """The postings of the list at ``start`` in the postings file, or None if none is
         there."""
+        bounds = self.locate(start)
+        return None if bounds is None else self.read(*bounds)
+
+    def locate(self, start: int) -> tuple[int, int, int, int] | None:
+        """Where the list at ``start`` in the postings file lies in ``ids`` and ``freqs``
+        (first, end, first frequency, end frequency), or None if none is there."""
         starts = self.starts
         i = int(starts.searchsorted(start))
         if i == len(starts) or starts[i] != start:
             return None
         (first, first_freq), (end, end_freq) = self.bounds[i:i + 2].tolist()
+        return first, end, first_freq, end_freq
+
+    def read(self, first: int, end: int, first_freq: int, end_freq: int) -> Postings:
+        """The postings of the list at these bounds (see :meth:`locate`)."""
         ids = self.ids[first:end].astype(np.int64)
         if end_freq > first_freq:
             return ids, self.freqs[first_freq:end_freq].astype(np.float64)
