@@ -34,13 +34,18 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from search.analysis import normalize
 from search.documents import Document
 from search.text import HAN
+
+# datasketch is imported where it is used: it imports SciPy, which took half a second of every
+# searcher's start (a search that does not group by story never needs it).
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash, MinHashLSH
 
 # In a build folder: the signatures (an array, one row per article) and what goes with them.
 SIGNATURES_FILE = "stories.npy"
@@ -124,6 +129,8 @@ def signature(doc: Document, params: StoryParams = DEFAULT_PARAMS) -> Signature:
     """The :class:`Signature` of one document."""
     parts = story_text(doc)
     found = shingles(parts, params.shingle)
+    from datasketch import MinHash
+
     minhash = MinHash(num_perm=params.num_perm, scheme=_SCHEME)
     minhash.update_batch([s.encode("utf-8") for s in found])
     heads = tuple(part[:_HEAD_CHARS] for part in parts[:_HEADS]) or ("",)
@@ -206,11 +213,15 @@ class Stories:
     def _minhash(self, sig: Signature) -> LeanMinHash:
         # Lean: the LSH reads only the hash values, and a full MinHash made from them would
         # draw its permutations again for every article (most of an update's story time).
+        from datasketch import LeanMinHash
+
         return LeanMinHash(seed=1, hashvalues=sig.hashvalues, scheme=_SCHEME)
 
     def _index(self) -> MinHashLSH:
         """The LSH index of the signatures, built on first use (after loading from a file)."""
         if self._lsh is None:
+            from datasketch import MinHashLSH
+
             self._lsh = MinHashLSH(threshold=self.params.candidates,
                                    num_perm=self.params.num_perm)
             with self._lsh.insertion_session() as session:

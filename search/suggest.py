@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import pypinyin
-
 from search.analysis import normalize
 from search.errors import ParameterError
 from search.text import is_han, script_folder
@@ -100,6 +98,9 @@ def word_kinds() -> dict[str, str]:
 @lru_cache(maxsize=8192)
 def _readings(char: str) -> tuple[str, ...]:
     """Every pinyin reading of a Han character, without tones."""
+    # (imported here: its dictionaries took a third of a second of every searcher's start)
+    import pypinyin
+
     return tuple(pypinyin.pinyin(char, style=pypinyin.Style.NORMAL, heteronym=True)[0])
 
 
