@@ -287,12 +287,6 @@ class FlatPostings:
             return None
         return cls(ids, freqs, bounds, starts)
 
-    def get(self, start: int) -> Postings | None:
-        """The postings of the list at ``start`` in the postings file, or None if none is
-        there."""
-        bounds = self.locate(start)
-        return None if bounds is None else self.read(*bounds)
-
     def locate(self, start: int) -> tuple[int, int, int, int] | None:
         """Where the list at ``start`` in the postings file lies in ``ids`` and ``freqs``
         (first, end, first frequency, end frequency), or None if none is there."""

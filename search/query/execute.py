@@ -402,8 +402,9 @@ def distinct_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def distinct_first(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values, ascending, and the position of each one's first occurrence."""
     order = np.argsort(values, kind="stable")
-    firsts = _firsts(values[order])
-    return values[order][firsts], order[firsts]
+    ordered = values[order]
+    firsts = _firsts(ordered)
+    return ordered[firsts], order[firsts]
 
 
 def _firsts(ordered: np.ndarray) -> np.ndarray:
