@@ -37,7 +37,7 @@ from itertools import accumulate, chain
 from operator import sub
 from pathlib import Path
 from pickle import dumps
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from whoosh.codec.whoosh3 import (
@@ -100,20 +100,18 @@ def _postings(searcher, fieldname: str, text: str | bytes) -> Iterator[Postings]
         segment = _SEGMENTS.get(reader)
         if segment is None:
             segment = _SEGMENTS[reader] = _Segment(reader)
-        place = segment.places.get(key, _UNKNOWN)
-        if place is _UNKNOWN or (place is not None and len(place) == 2):
-            place = segment.place(reader, key)  # (an extent: flat postings may have come)
+        place = segment.place(reader, key)
         if place is None:  # not in this segment
             continue
-        if place is _WHOOSH:
+        if isinstance(place, _FlatBounds):
+            ids, weights = segment.flat.read(place)  # type: ignore[union-attr]
+        elif isinstance(place, _Extent):  # no flat postings: decoded
+            ids, weights = _blocks(reader._terms._postfile, *place)
+        else:
             matcher = reader.postings(fieldname, text)
             if isinstance(matcher, FilterMatcher):  # deletions: filtered below
                 matcher = matcher.child
             ids, weights = _one_at_a_time(matcher)
-        elif len(place) == 2:  # no flat postings: decoded
-            ids, weights = _blocks(reader._terms._postfile, *place)
-        else:
-            ids, weights = segment.flat.read(*place)  # type: ignore[union-attr]
         if segment.deleted is not None:
             kept = ~np.isin(ids, segment.deleted, assume_unique=True)
             ids, weights = ids[kept], weights[kept]
@@ -123,45 +121,64 @@ def _postings(searcher, fieldname: str, text: str | bytes) -> Iterator[Postings]
             yield ids, weights
 
 
+class _Extent(NamedTuple):
+    """Where a term's posting list lies in its segment's postings file."""
+
+    offset: int
+    length: int
+
+
+class _FlatBounds(NamedTuple):
+    """Where a term's posting list lies in its segment's flat postings (see FlatPostings)."""
+
+    first: int
+    end: int
+    first_freq: int
+    end_freq: int
+
+
+# None: the segment lacks the term; _WHOOSH: read it through Whoosh's matcher (postings inlined
+# in the terms table, or a reader other than whoosh3's).
+_Place = _FlatBounds | _Extent | tuple[str] | None
+_WHOOSH = ("whoosh",)
+
+
 class _Segment:
     """What reading postings remembers of one segment reader: where each term's list is
     (finding it in the terms table costs more than reading a short list: a hash lookup
     through several seeks and reads, and an unpickling), and the deleted records."""
 
     def __init__(self, reader) -> None:  # noqa: ANN001 - a Whoosh segment reader
-        # term -> None (not in the segment), _WHOOSH (read through Whoosh's matcher: postings
-        # inlined in the terms table), (offset, length) in the postings file, or the list's
-        # four bounds in the flat postings
-        self.places: dict[tuple[str, str | bytes], tuple[Any, ...] | None] = {}
+        self.places: dict[tuple[str, str | bytes], _Place] = {}
         self.flat: FlatPostings | None = None
         # its own record numbers deleted, ascending
         self.deleted = np.array(sorted(reader.deleted_docs_set), dtype=np.int64) \
             if reader.has_deletions() else None
 
-    def place(self, reader, key: tuple[str, str | bytes]) -> tuple[Any, ...] | None:  # noqa: ANN001
-        """Where the term's list is, found and remembered."""
+    def place(self, reader, key: tuple[str, str | bytes]) -> _Place:  # noqa: ANN001
+        """Where the term's list is, found once and remembered; an extent in the postings
+        file is looked up in the flat postings again, which an update may write just after
+        its commit (see flat_postings)."""
         place = self.places.get(key, _UNKNOWN)
         if place is _UNKNOWN:
             if len(self.places) >= _PLACES_PER_SEGMENT:
                 self.places.clear()
-            place = _extent(reader, *key)
-        if place is not None and place is not _WHOOSH and len(place) == 2:
+            place = self.places[key] = _extent(reader, *key)
+        if isinstance(place, _Extent):
             self.flat = flat_postings(reader)
             if self.flat is not None:
-                place = self.flat.locate(place[0]) or place
-        self.places[key] = place
+                place = self.places[key] = self.flat.locate(place.offset) or place
         return place
 
 
 _SEGMENTS: weakref.WeakKeyDictionary[Any, _Segment] = weakref.WeakKeyDictionary()
 _UNKNOWN = ("unknown",)
-_WHOOSH = ("whoosh",)
 _PLACES_PER_SEGMENT = 1 << 16  # then forgotten and found again: a bound on memory
 
 
-def _extent(reader, fieldname: str, text: str | bytes) -> tuple[Any, ...] | None:  # noqa: ANN001
-    """(offset, length) of the term's posting list in ``reader``'s postings file, None when
-    the segment lacks the term, or _WHOOSH."""
+def _extent(reader, fieldname: str, text: str | bytes) -> _Place:  # noqa: ANN001
+    """Where the term's posting list is in ``reader``'s postings file, None when the segment
+    lacks the term, or _WHOOSH."""
     terms = getattr(reader, "_terms", None)
     if type(terms) is W3TermsReader and fieldname in reader.schema:
         try:
@@ -172,11 +189,11 @@ def _extent(reader, fieldname: str, text: str | bytes) -> tuple[Any, ...] | None
     return _WHOOSH if (fieldname, text) in reader else None
 
 
-def _info_extent(info: W3TermInfo) -> tuple[int, int]:
-    """(offset, length) of a term's posting list in its segment's postings file."""
+def _info_extent(info: W3TermInfo) -> _Extent:
+    """Where a term's posting list lies in its segment's postings file."""
     start, length = info.extent()
     # (whoosh3 3.54 keeps the length as a one-element tuple)
-    return start, length[0] if isinstance(length, tuple) else length
+    return _Extent(start, length[0] if isinstance(length, tuple) else length)
 
 
 _BLOCK_LENGTH = struct.Struct("!i")  # whoosh.system.pack_int
@@ -287,18 +304,19 @@ class FlatPostings:
             return None
         return cls(ids, freqs, bounds, starts)
 
-    def locate(self, start: int) -> tuple[int, int, int, int] | None:
-        """Where the list at ``start`` in the postings file lies in ``ids`` and ``freqs``
-        (first, end, first frequency, end frequency), or None if none is there."""
+    def locate(self, start: int) -> _FlatBounds | None:
+        """Where the list at ``start`` in the postings file lies in ``ids`` and ``freqs``, or
+        None if none is there."""
         starts = self.starts
         i = int(starts.searchsorted(start))
         if i == len(starts) or starts[i] != start:
             return None
         (first, first_freq), (end, end_freq) = self.bounds[i:i + 2].tolist()
-        return first, end, first_freq, end_freq
+        return _FlatBounds(first, end, first_freq, end_freq)
 
-    def read(self, first: int, end: int, first_freq: int, end_freq: int) -> Postings:
-        """The postings of the list at these bounds (see :meth:`locate`)."""
+    def read(self, bounds: _FlatBounds) -> Postings:
+        """The postings of the list at ``bounds`` (see :meth:`locate`)."""
+        first, end, first_freq, end_freq = bounds
         ids = self.ids[first:end].astype(np.int64)
         if end_freq > first_freq:
             return ids, self.freqs[first_freq:end_freq].astype(np.float64)

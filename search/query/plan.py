@@ -64,6 +64,7 @@ class LatinWord:
     text: str
 
 
+# The longest run whose candidates its characters narrow (see HanRun.narrowing).
 NARROWED_RUN = 4
 
 
